@@ -1,0 +1,1 @@
+"""avatar.model_runtime."""
