@@ -1,0 +1,42 @@
+"""The expression control vector: canonical names, neutral values and ranges.
+
+Defined once here; the corpus renderer, the model's conditioning, the
+expression_control node and the ExpressionControl message all use this order.
+"""
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ControlSpec:
+    name: str
+    neutral: float
+    low: float
+    high: float
+    doc: str
+
+
+CONTROLS: tuple[ControlSpec, ...] = (
+    ControlSpec("smile", 0.0, 0.0, 1.0, "mouth corners up, cheeks raised"),
+    ControlSpec("frown", 0.0, 0.0, 1.0, "mouth corners down"),
+    ControlSpec("brow_raise", 0.0, 0.0, 1.0, "both brows up (surprise, attention)"),
+    ControlSpec("brow_furrow", 0.0, 0.0, 1.0, "brows down and together (anger, focus)"),
+    ControlSpec("eye_open", 0.0, -1.0, 1.0, "lid opening relative to neutral (-1 closed, +1 wide)"),
+    ControlSpec("eye_squint", 0.0, 0.0, 1.0, "lower lids raised"),
+    ControlSpec("gaze_x", 0.0, -1.0, 1.0, "gaze left (-) / right (+), fraction of maximum"),
+    ControlSpec("gaze_y", 0.0, -1.0, 1.0, "gaze up (-) / down (+), fraction of maximum"),
+    ControlSpec("head_nod", 0.0, -1.0, 1.0, "head pitch, down (+) / up (-), fraction of maximum"),
+    ControlSpec("head_tilt", 0.0, -1.0, 1.0, "head roll, fraction of maximum"),
+)
+
+NAMES: tuple[str, ...] = tuple(c.name for c in CONTROLS)
+DIM = len(CONTROLS)
+INDEX: dict[str, int] = {c.name: i for i, c in enumerate(CONTROLS)}
+
+
+def neutral_vector() -> list[float]:
+    return [c.neutral for c in CONTROLS]
+
+
+def clamp(name: str, value: float) -> float:
+    spec = CONTROLS[INDEX[name]]
+    return min(spec.high, max(spec.low, float(value)))
