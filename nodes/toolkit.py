@@ -1,0 +1,200 @@
+"""What every avatar node shares: declared-and-validated parameters, QoS
+profiles, /diagnostics, guarded callbacks and a clean main().
+
+A node subclasses :class:`AvatarNode`, lists its parameters in ``PARAMS`` and
+keeps its logic in a ROS-free core from ``avatar.core`` or
+``avatar.model_runtime``. ``main()`` is one line: ``return run_node(MyNode, args)``.
+"""
+import functools
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+
+from avatar.core.diagnostics import DiagnosticsWindow
+from avatar.core.errors import AvatarError
+
+
+def _qos(depth: int, reliable: bool = True) -> QoSProfile:
+    return QoSProfile(
+        history=HistoryPolicy.KEEP_LAST,
+        depth=depth,
+        reliability=ReliabilityPolicy.RELIABLE if reliable else ReliabilityPolicy.BEST_EFFORT)
+
+
+class QOS:
+    """Standard profiles. Reliable publishers reach both reliable and best-effort
+    subscribers (rqt_image_view, RViz), so reliable is the compatible default."""
+    image = _qos(5)
+    state = _qos(10)
+    expression = _qos(10)
+    # One second of 20 ms chunks: a slow subscriber should not lose speech.
+    audio = _qos(50)
+    diagnostics = _qos(10)
+
+
+@dataclass(frozen=True)
+class Param:
+    """One declared parameter. ``check`` returns a reason string to reject a value."""
+    name: str
+    default: Any
+    description: str
+    choices: tuple = ()
+    range: tuple[float, float] | None = None
+    check: Callable[[Any], str | None] | None = None
+    read_only: bool = False
+
+    def descriptor(self) -> ParameterDescriptor:
+        d = ParameterDescriptor(description=self.description, read_only=self.read_only)
+        notes = []
+        if self.choices:
+            notes.append("one of: " + ", ".join(map(str, self.choices)))
+        if self.range is not None:
+            lo, hi = self.range
+            if isinstance(self.default, bool):
+                pass
+            elif isinstance(self.default, int):
+                d.integer_range = [IntegerRange(from_value=int(lo), to_value=int(hi), step=0)]
+            elif isinstance(self.default, float):
+                d.floating_point_range = [FloatingPointRange(from_value=float(lo), to_value=float(hi), step=0.0)]
+            notes.append(f"range [{lo}, {hi}]")
+        d.additional_constraints = "; ".join(notes)
+        return d
+
+    def reject_reason(self, value: Any) -> str | None:
+        if self.choices and value not in self.choices:
+            return f"{self.name}={value!r} is not one of {list(self.choices)}"
+        if self.range is not None and not isinstance(value, (bool, str, list)):
+            lo, hi = self.range
+            if not lo <= value <= hi:
+                return f"{self.name}={value!r} is outside [{lo}, {hi}]"
+        if self.check is not None:
+            reason = self.check(value)
+            if reason:
+                return f"{self.name}={value!r}: {reason}"
+        return None
+
+
+class AvatarNode(Node):
+    """Base class: parameters from ``PARAMS``, diagnostics, guarded callbacks."""
+
+    PARAMS: tuple[Param, ...] = ()
+    DIAGNOSTICS_PERIOD_S = 1.0
+
+    def __init__(self, node_name: str, **kwargs):
+        super().__init__(node_name, **kwargs)
+        self._specs = {p.name: p for p in self.PARAMS}
+        self._values: dict[str, Any] = {}
+        self._values_lock = threading.Lock()
+        self._declared = False
+        self.diag = DiagnosticsWindow()
+        # Registered before declaring, so that values from YAML or --ros-args are validated too.
+        self.add_on_set_parameters_callback(self._validate)
+        self.add_post_set_parameters_callback(self._apply)
+        for p in self.PARAMS:
+            self.declare_parameter(p.name, p.default, p.descriptor())
+        self._declared = True
+        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", QOS.diagnostics)
+        self.create_timer(self.DIAGNOSTICS_PERIOD_S, self._publish_diagnostics)
+
+    # -- parameters ---------------------------------------------------------
+    def param(self, name: str) -> Any:
+        with self._values_lock:
+            return self._values[name]
+
+    def _validate(self, params) -> SetParametersResult:
+        for prm in params:
+            spec = self._specs.get(prm.name)
+            if spec is None:
+                continue  # use_sim_time and friends
+            reason = spec.reject_reason(prm.value)
+            if reason:
+                self.get_logger().warning(f"rejected parameter: {reason}")
+                return SetParametersResult(successful=False, reason=reason)
+        return SetParametersResult(successful=True)
+
+    def _apply(self, params) -> None:
+        changed = {}
+        with self._values_lock:
+            for prm in params:
+                if prm.name in self._specs:
+                    self._values[prm.name] = prm.value
+                    changed[prm.name] = prm.value
+        if changed and self._declared:
+            self.guarded(self.on_parameters_changed, "parameter update")(changed)
+
+    def on_parameters_changed(self, changed: dict[str, Any]) -> None:
+        """Hook: called after validated runtime changes (not during declaration)."""
+
+    # -- robustness ---------------------------------------------------------
+    def guarded(self, fn: Callable, what: str) -> Callable:
+        """Wrap a callback so that an exception is logged and counted, never fatal.
+
+        AvatarError (bad input) is a warning and the message is dropped; anything
+        else is an error with its type, and the node keeps running.
+        """
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            try:
+                return fn(*args, **kwargs)
+            except AvatarError as err:
+                self.diag.count("dropped_inputs")
+                self.get_logger().warning(f"{what}: dropped: {err}", throttle_duration_sec=1.0)
+            except Exception as err:  # noqa: BLE001 - a node must outlive a failing core
+                self.diag.count("callback_errors")
+                self.get_logger().error(f"{what} failed: {type(err).__name__}: {err}",
+                                        throttle_duration_sec=1.0)
+            return None
+        return wrapper
+
+    def subscribe(self, msg_type, topic: str, callback: Callable, qos: QoSProfile):
+        return self.create_subscription(msg_type, topic, self.guarded(callback, f"callback on {topic}"), qos)
+
+    def every(self, period_s: float, callback: Callable, what: str = "timer"):
+        return self.create_timer(period_s, self.guarded(callback, what))
+
+    # -- diagnostics --------------------------------------------------------
+    def _publish_diagnostics(self) -> None:
+        level, message, values = self.diag.snapshot()
+        status = DiagnosticStatus(
+            level=bytes([level]), name=f"avatar: {self.get_name()}", message=message,
+            hardware_id=self.get_fully_qualified_name(),
+            values=[KeyValue(key=k, value=v) for k, v in sorted(values.items())])
+        msg = DiagnosticArray(status=[status])
+        msg.header.stamp = self.get_clock().now().to_msg()
+        self._diag_pub.publish(msg)
+
+    def close(self) -> None:
+        """Hook: release resources and finalise outputs. Called once on shutdown."""
+
+
+def run_node(node_class: type[AvatarNode], args: list[str] | None = None, threads: int = 2) -> int:
+    """Standard main(): init, spin until SIGINT/SIGTERM, close, shut down. Returns an exit code."""
+    # rclpy's default signal handlers turn SIGINT and SIGTERM into a context shutdown,
+    # which ends spin() with ExternalShutdownException.
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = node_class()
+        executor = MultiThreadedExecutor(num_threads=threads)
+        executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except (AvatarError, rclpy.exceptions.ParameterException) as err:
+        print(f"{node_class.__name__}: error: {err}", file=sys.stderr)
+        return 1
+    finally:
+        if node is not None:
+            node.close()
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
