@@ -38,11 +38,18 @@ fi
 
 echo "[setup] installing Python dependencies (pinned in pyproject.toml)"
 .venv/bin/python -m pip install -q --upgrade "pip==26.3"
-# The build wheels go into the venv too, so that later rebuilds can skip pip's
-# isolated build environment (seconds instead of a minute).
-mapfile -t build_reqs < <(.venv/bin/python -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"]))')
-.venv/bin/python -m pip install -q "${build_reqs[@]}"
+# Build wheels, runtime and test dependencies all go into the venv first: the
+# message build needs the middleware's CMake modules (from rclpy[fastrtps]), and
+# later rebuilds can then skip pip's isolated build environment.
+mapfile -t reqs < <(.venv/bin/python - <<'PY'
+import tomllib
+d = tomllib.load(open("pyproject.toml", "rb"))
+print("\n".join(d["build-system"]["requires"] + d["project"]["dependencies"]
+                + d["project"]["optional-dependencies"]["test"]))
+PY
+)
+.venv/bin/python -m pip install -q "${reqs[@]}"
 echo "[setup] building and installing the avatar package"
-.venv/bin/python -m pip install -q --no-build-isolation ".[test]"
+.venv/bin/python -m pip install -q --no-build-isolation --no-deps .
 echo "$digest" > "$stamp"
 echo "[setup] done: $(.venv/bin/python -c 'from avatar.msg import AvatarState; import avatar.nodes; print("avatar importable")')"
