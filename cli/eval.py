@@ -1,0 +1,75 @@
+"""avatar eval: score a video with the bundled face estimator, or train / score the estimator.
+
+    avatar eval --video V.mp4 [--audio A.wav] [--gt gt.json] [--reference IMG] [--json]
+    avatar eval --train-estimator --corpus DIR --out PATH [--steps N]
+    avatar eval --score-estimator --corpus DIR [--weights PATH] [--json]
+"""
+import json
+
+from avatar.core.errors import InputError
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--video", help="video to score (any container PyAV reads, 25 fps)")
+    parser.add_argument("--audio", help="the avatar's speech (default: the video's own audio track)")
+    parser.add_argument("--gt", help="corpus gt.json for the same frames (gt sync, stillness, expression)")
+    parser.add_argument("--reference", help="portrait the video was generated from (identity vs reference)")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument("--weights", help="estimator weights (default: the bundled ones)")
+    parser.add_argument("--max-lag", type=int, default=5, help="lag search range in frames (default 5)")
+    parser.add_argument("--train-estimator", action="store_true", help="train the face estimator")
+    parser.add_argument("--score-estimator", action="store_true", help="estimator accuracy on the test split")
+    parser.add_argument("--corpus", help="corpus directory (estimator training / scoring)")
+    parser.add_argument("--out", help="where to write trained estimator weights")
+    parser.add_argument("--steps", type=int, help="estimator training steps")
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def _train(corpus: str | None, out: str | None, steps: int | None, seed: int) -> int:
+    from avatar.model_runtime.evaluation.train_estimator import TrainConfig, train_estimator
+    if not corpus or not out:
+        raise InputError("--train-estimator needs --corpus DIR and --out PATH")
+    cfg = TrainConfig(seed=seed) if steps is None else TrainConfig(steps=steps, seed=seed)
+    train_estimator(corpus, out, cfg)
+    return 0
+
+
+def _score(corpus: str | None, weights: str | None, as_json: bool) -> int:
+    from avatar.model_runtime.corpus.reader import open_corpus
+    from avatar.model_runtime.evaluation.estimator import load_estimator
+    from avatar.model_runtime.evaluation.score_estimator import score
+    if not corpus:
+        raise InputError("--score-estimator needs --corpus DIR")
+    report = score(load_estimator(weights), open_corpus(corpus).split("test"), log=None if as_json else print)
+    if as_json:
+        print(json.dumps(report, indent=1))
+    return 0
+
+
+def _evaluate(video: str | None, audio: str | None, gt_path: str | None, reference: str | None,
+              weights: str | None, max_lag: int, as_json: bool) -> int:
+    from avatar.model_runtime.evaluation import media
+    from avatar.model_runtime.evaluation.estimator import load_estimator
+    from avatar.model_runtime.evaluation.report import format_table
+    from avatar.model_runtime.evaluation.runner import evaluate_video
+    if not video:
+        raise InputError("--video is required (or --train-estimator / --score-estimator)")
+    frames, fps = media.read_video(video)
+    if abs(fps - 25.0) > 0.01:
+        raise InputError(f"{video} runs at {fps:g} fps; avatar videos are 25 fps")
+    speech = media.read_audio(audio) if audio else media.read_audio(video, required=False)
+    gt = media.read_gt(gt_path) if gt_path else None
+    if speech is None and gt is None:
+        raise InputError(f"{video} has no audio track: pass --audio WAV (or --gt gt.json)")
+    ref = media.read_image(reference) if reference else None
+    result = evaluate_video(frames, speech, gt, ref, load_estimator(weights), max_lag=max_lag)
+    print(json.dumps(result, indent=1) if as_json else format_table(result))
+    return 0
+
+
+def run(args) -> int:
+    if args.train_estimator:
+        return _train(args.corpus, args.out, args.steps, args.seed)
+    if args.score_estimator:
+        return _score(args.corpus, args.weights, args.json)
+    return _evaluate(args.video, args.audio, args.gt, args.reference, args.weights, args.max_lag, args.json)

@@ -1,0 +1,110 @@
+"""Inputs of `avatar eval`: video frames and audio through PyAV, gt.json, a reference image.
+
+Every failure becomes one InputError line; nothing here returns partial data silently.
+"""
+import json
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+from avatar.core.errors import InputError
+from avatar.model_runtime.evaluation.estimator import PARAM_NAMES
+
+SAMPLE_RATE = 16000
+
+
+def _existing(path: str | Path, what: str) -> Path:
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{what} not found: {path}")
+    return path
+
+
+def read_video(path: str | Path) -> tuple[np.ndarray, float]:
+    """All frames as (T, H, W, 3) uint8 RGB, and the stream's frame rate."""
+    path = _existing(path, "video")
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise InputError(f"{path} has no video stream")
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            fps = float(stream.average_rate or stream.guessed_rate or 0)
+            frames = [f.to_ndarray(format="rgb24") for f in container.decode(stream)]
+    except av.error.FFmpegError as err:
+        raise InputError(f"cannot decode video {path}: {err}") from err
+    if not frames:
+        raise InputError(f"{path} contains no video frames")
+    return np.stack(frames), fps
+
+
+def read_audio(path: str | Path, required: bool = True) -> np.ndarray | None:
+    """First audio stream of any file PyAV reads (WAV, MP3, MP4...) as 16 kHz mono float32.
+
+    With required=False a file without an audio stream gives None instead of an error.
+    """
+    path = _existing(path, "audio")
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+    chunks = []
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.audio:
+                if required:
+                    raise InputError(f"{path} has no audio stream")
+                return None
+            for frame in container.decode(container.streams.audio[0]):
+                chunks += [f.to_ndarray().reshape(-1) for f in resampler.resample(frame)]
+            chunks += [f.to_ndarray().reshape(-1) for f in resampler.resample(None)]
+    except av.error.FFmpegError as err:
+        raise InputError(f"cannot decode audio {path}: {err}") from err
+    if not chunks:
+        raise InputError(f"{path}: the audio stream is empty")
+    return np.concatenate(chunks).astype(np.float32)
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Any OpenCV-readable image (grey, RGB, RGBA, 16-bit) as (H, W, 3) uint8 RGB."""
+    path = _existing(path, "reference image")
+    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise InputError(f"cannot read image {path}")
+    if img.dtype != np.uint8:
+        img = (img / (np.iinfo(img.dtype).max / 255.0)).round().astype(np.uint8)
+    if img.ndim == 2:
+        return cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
+    code = cv2.COLOR_BGRA2RGB if img.shape[2] == 4 else cv2.COLOR_BGR2RGB
+    return cv2.cvtColor(img, code)
+
+
+def read_gt(path: str | Path) -> dict:
+    path = _existing(path, "ground truth")
+    try:
+        gt = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise InputError(f"{path} is not valid JSON: {err}") from err
+    return gt
+
+
+def check_gt(gt: dict, n_frames: int) -> None:
+    """The gt.json frames block must exist, hold every estimator key, and match the video length."""
+    frames = gt.get("frames") if isinstance(gt, dict) else None
+    if not isinstance(frames, dict):
+        raise InputError("ground truth has no 'frames' block (expected a corpus gt.json)")
+    missing = [k for k in (*PARAM_NAMES, "state", "expression") if k not in frames]
+    if missing:
+        raise InputError(f"ground truth lacks per-frame keys: {', '.join(missing)}")
+    lengths = {k: len(frames[k]) for k in (*PARAM_NAMES, "state", "expression")}
+    bad = {k: n for k, n in lengths.items() if n != n_frames}
+    if bad:
+        key, n = next(iter(bad.items()))
+        raise InputError(f"ground truth length mismatch: '{key}' has {n} frames, the video has {n_frames}")
+
+
+def check_audio_length(speech: np.ndarray, n_frames: int, tolerance_s: float = 1.0) -> None:
+    """Audio and video must cover the same time, within tolerance_s (codec padding)."""
+    video_s = n_frames / 25.0
+    audio_s = len(speech) / SAMPLE_RATE
+    if abs(audio_s - video_s) > tolerance_s:
+        raise InputError(f"audio is {audio_s:.2f} s but the video is {video_s:.2f} s; they must match")
