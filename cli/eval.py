@@ -48,20 +48,22 @@ def _score(corpus: str | None, weights: str | None, as_json: bool) -> int:
 
 def _evaluate(video: str | None, audio: str | None, gt_path: str | None, reference: str | None,
               weights: str | None, max_lag: int, as_json: bool) -> int:
+    from avatar.core.audio_io import load_audio
     from avatar.model_runtime.evaluation import media
     from avatar.model_runtime.evaluation.estimator import load_estimator
     from avatar.model_runtime.evaluation.report import format_table
-    from avatar.model_runtime.evaluation.runner import evaluate_video
+    from avatar.model_runtime.evaluation.runner import check_inputs, evaluate_video
     if not video:
         raise InputError("--video is required (or --train-estimator / --score-estimator)")
     frames, fps = media.read_video(video)
     if abs(fps - 25.0) > 0.01:
         raise InputError(f"{video} runs at {fps:g} fps; avatar videos are 25 fps")
-    speech = media.read_audio(audio) if audio else media.read_audio(video, required=False)
+    speech = load_audio(audio) if audio else media.video_audio(video)
     gt = media.read_gt(gt_path) if gt_path else None
     if speech is None and gt is None:
         raise InputError(f"{video} has no audio track: pass --audio WAV (or --gt gt.json)")
     ref = media.read_image(reference) if reference else None
+    check_inputs(frames, speech, gt)          # before loading weights: bad input fails fast
     result = evaluate_video(frames, speech, gt, ref, load_estimator(weights), max_lag=max_lag)
     print(json.dumps(result, indent=1) if as_json else format_table(result))
     return 0

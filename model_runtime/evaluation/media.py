@@ -1,4 +1,4 @@
-"""Inputs of `avatar eval`: video frames and audio through PyAV, gt.json, a reference image.
+"""Inputs of `avatar eval`: video frames through PyAV, audio via core.audio_io, gt.json, an image.
 
 Every failure becomes one InputError line; nothing here returns partial data silently.
 """
@@ -9,6 +9,7 @@ import av
 import cv2
 import numpy as np
 
+from avatar.core.audio_io import load_audio
 from avatar.core.errors import InputError
 from avatar.model_runtime.evaluation.estimator import PARAM_NAMES
 
@@ -40,28 +41,15 @@ def read_video(path: str | Path) -> tuple[np.ndarray, float]:
     return np.stack(frames), fps
 
 
-def read_audio(path: str | Path, required: bool = True) -> np.ndarray | None:
-    """First audio stream of any file PyAV reads (WAV, MP3, MP4...) as 16 kHz mono float32.
-
-    With required=False a file without an audio stream gives None instead of an error.
-    """
-    path = _existing(path, "audio")
-    resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
-    chunks = []
+def video_audio(path: str | Path) -> np.ndarray | None:
+    """The audio track of a video as 16 kHz mono float32, or None when it has none."""
+    path = _existing(path, "video")
     try:
         with av.open(str(path)) as container:
-            if not container.streams.audio:
-                if required:
-                    raise InputError(f"{path} has no audio stream")
-                return None
-            for frame in container.decode(container.streams.audio[0]):
-                chunks += [f.to_ndarray().reshape(-1) for f in resampler.resample(frame)]
-            chunks += [f.to_ndarray().reshape(-1) for f in resampler.resample(None)]
+            has_audio = bool(container.streams.audio)
     except av.error.FFmpegError as err:
-        raise InputError(f"cannot decode audio {path}: {err}") from err
-    if not chunks:
-        raise InputError(f"{path}: the audio stream is empty")
-    return np.concatenate(chunks).astype(np.float32)
+        raise InputError(f"cannot open {path}: {err}") from err
+    return load_audio(path, SAMPLE_RATE) if has_audio else None
 
 
 def read_image(path: str | Path) -> np.ndarray:
@@ -102,7 +90,7 @@ def check_gt(gt: dict, n_frames: int) -> None:
         raise InputError(f"ground truth length mismatch: '{key}' has {n} frames, the video has {n_frames}")
 
 
-def check_audio_length(speech: np.ndarray, n_frames: int, tolerance_s: float = 1.0) -> None:
+def check_audio_length(speech: np.ndarray, n_frames: int, tolerance_s: float = 0.5) -> None:
     """Audio and video must cover the same time, within tolerance_s (codec padding)."""
     video_s = n_frames / 25.0
     audio_s = len(speech) / SAMPLE_RATE

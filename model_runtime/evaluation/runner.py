@@ -77,6 +77,18 @@ def stillness_metrics(aperture: np.ndarray, gt: dict | None, notes: list[str]) -
     return metrics.stillness(aperture, np.asarray(gt["frames"]["state"], int))
 
 
+def check_inputs(frames: np.ndarray, speech: np.ndarray | None, gt: dict | None) -> None:
+    """Raise InputError unless frames, audio and ground truth describe the same video."""
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+        raise InputError(f"frames must be (T, H, W, 3) uint8, got {frames.dtype} {frames.shape}")
+    if len(frames) < 10:
+        raise InputError(f"the video is too short to evaluate ({len(frames)} frames, need >= 10)")
+    if gt is not None:
+        check_gt(gt, len(frames))
+    if speech is not None:
+        check_audio_length(speech, len(frames))
+
+
 def evaluate_video(frames: np.ndarray, speech: np.ndarray | None = None, gt: dict | None = None,
                    reference: np.ndarray | None = None, estimator: FaceEstimator | None = None,
                    max_lag: int = 5) -> dict:
@@ -86,14 +98,7 @@ def evaluate_video(frames: np.ndarray, speech: np.ndarray | None = None, gt: dic
     gt: a corpus gt.json dict for the same frames. reference: the portrait, (H, W, 3) uint8 RGB.
     """
     frames = np.asarray(frames)
-    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
-        raise InputError(f"frames must be (T, H, W, 3) uint8, got {frames.dtype} {frames.shape}")
-    if len(frames) < 10:
-        raise InputError(f"the video is too short to evaluate ({len(frames)} frames, need >= 10)")
-    if gt is not None:
-        check_gt(gt, len(frames))
-    if speech is not None:
-        check_audio_length(speech, len(frames))
+    check_inputs(frames, speech, gt)
     model = estimator if estimator is not None else load_estimator()
     est = estimate(model, frames)
     ref_emb = estimate(model, reference[None]).embedding[0] if reference is not None else None
