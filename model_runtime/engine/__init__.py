@@ -1,0 +1,1 @@
+"""Streaming engine: audio-clocked, pipelined clip generation."""
