@@ -1,0 +1,186 @@
+"""Recording cores behind the recorder node (ROS-free).
+
+``StampedMp4Recorder`` places stamped frames and audio chunks on the fixed
+timeline of an :class:`~avatar.core.media.Mp4Writer`: time 0 is the first
+frame's stamp, video stays at a constant frame rate (a missing frame repeats the
+previous one, a second frame for the same slot is dropped) and audio is placed
+by its stamps (gaps become silence, overlaps are trimmed).
+
+``McapBag`` writes already-serialised (CDR) messages into a rosbag2 MCAP bag
+with the ``rosbags`` library, so recording needs no ROS storage plugins.
+"""
+import threading
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from rosbags.rosbag2 import StoragePlugin, Writer
+from rosbags.typesys import Stores, get_types_from_msg, get_typestore
+
+from avatar.core.errors import InputError
+from avatar.core.media import Mp4Writer
+
+
+@dataclass
+class TimelineConfig:
+    fps: int = 25
+    sample_rate: int = 16000
+    # Stamp jitter below this is absorbed (audio stays contiguous); above, gaps are
+    # filled with silence and overlaps trimmed.
+    audio_tolerance_s: float = 0.02
+    # A stamp jump larger than this is a discontinuity (clock reset, paused source):
+    # the recording continues right after the last frame instead of filling the jump.
+    max_gap_s: float = 10.0
+    # Audio that arrives before the first frame waits this long at most.
+    preroll_s: float = 5.0
+
+
+class StampedMp4Recorder:
+    """Thread-safe: image and audio callbacks may run concurrently."""
+
+    def __init__(self, path: str, config: TimelineConfig | None = None, **writer_options):
+        self.path = path
+        self.cfg = config or TimelineConfig()
+        self._writer_options = writer_options
+        self._writer: Mp4Writer | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+        self._t0: float | None = None          # stamp (s) of timeline time 0
+        self._last_frame: np.ndarray | None = None
+        self._pending_audio: deque = deque()   # (stamp, int16 samples) before the first frame
+        self.stats = {"frames_in": 0, "frames_repeated": 0, "frames_dropped": 0,
+                      "audio_gap_samples": 0, "audio_trimmed_samples": 0, "discontinuities": 0}
+
+    def add_frame(self, stamp_s: float, rgb: np.ndarray) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self.stats["frames_in"] += 1
+            if self._writer is None:
+                self._start(stamp_s, rgb)
+            rgb = self._fit(rgb)
+            w = self._writer
+            slot = round((stamp_s - self._t0) * self.cfg.fps)
+            if abs(slot - w.frames_written) > self.cfg.max_gap_s * self.cfg.fps:
+                self._rebase(stamp_s - w.frames_written / self.cfg.fps)
+                slot = w.frames_written
+            if slot < w.frames_written:
+                self.stats["frames_dropped"] += 1
+                return
+            while w.frames_written < slot:
+                w.write_frame(self._last_frame)
+                self.stats["frames_repeated"] += 1
+            w.write_frame(rgb)
+            self._last_frame = rgb
+
+    def add_audio(self, stamp_s: float, samples: np.ndarray) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            if self._writer is None:
+                self._pending_audio.append((stamp_s, samples))
+                while stamp_s - self._pending_audio[0][0] > self.cfg.preroll_s:
+                    self._pending_audio.popleft()
+                return
+            self._place_audio(stamp_s, samples)
+
+    def close(self) -> bool:
+        """Finish the file. Returns True if a playable MP4 was written (it needs one frame)."""
+        with self._lock:
+            if self._closed:
+                return False
+            self._closed = True
+            return self._writer.close() if self._writer is not None else False
+
+    @property
+    def frames_written(self) -> int:
+        return self._writer.frames_written if self._writer else 0
+
+    # -- internals (called with the lock held) -------------------------------
+    def _start(self, stamp_s: float, rgb: np.ndarray) -> None:
+        h, w = rgb.shape[:2]
+        self._writer = Mp4Writer(self.path, w - w % 2, h - h % 2, fps=self.cfg.fps,
+                                 sample_rate=self.cfg.sample_rate, **self._writer_options)
+        self._t0 = stamp_s
+        while self._pending_audio:
+            self._place_audio(*self._pending_audio.popleft())
+
+    def _rebase(self, t0: float) -> None:
+        self.stats["discontinuities"] += 1
+        self._t0 = t0
+
+    def _fit(self, rgb: np.ndarray) -> np.ndarray:
+        """Frames must keep the first frame's size; a resized stream is scaled to it."""
+        w = self._writer
+        if rgb.shape[:2] != (w.height, w.width):
+            rgb = cv2.resize(rgb, (w.width, w.height), interpolation=cv2.INTER_AREA)
+        return rgb
+
+    def _place_audio(self, stamp_s: float, samples: np.ndarray) -> None:
+        w = self._writer
+        start = round((stamp_s - self._t0) * self.cfg.sample_rate)
+        offset = start - w.samples_written
+        tolerance = self.cfg.audio_tolerance_s * self.cfg.sample_rate
+        if abs(offset) <= tolerance:
+            offset = 0
+        if abs(offset) > self.cfg.max_gap_s * self.cfg.sample_rate:
+            offset = 0  # a discontinuity: continue right after the previous chunk
+            self.stats["discontinuities"] += 1
+        if offset > 0:
+            w.write_silence(offset)
+            self.stats["audio_gap_samples"] += offset
+        elif offset < 0:
+            trim = min(-offset, len(samples))
+            samples = samples[trim:]
+            self.stats["audio_trimmed_samples"] += trim
+        w.write_audio(samples)
+
+
+def typestore_with_msgs(msg_dirs: list[Path], package: str = "avatar"):
+    """A rosbags Jazzy typestore plus this package's .msg types (found in ``msg_dirs``)."""
+    store = get_typestore(Stores.ROS2_JAZZY)
+    for msg_dir in msg_dirs:
+        files = sorted(Path(msg_dir).glob("*.msg"))
+        if not files:
+            continue
+        types = {}
+        for f in files:
+            types.update(get_types_from_msg(f.read_text(), f"{package}/msg/{f.stem}"))
+        store.register(types)
+        return store
+    raise InputError(f"no {package} .msg definitions found in {[str(d) for d in msg_dirs]}")
+
+
+class McapBag:
+    """rosbag2 (MCAP storage) writer for raw CDR messages. Thread-safe."""
+
+    def __init__(self, path: str, typestore):
+        if Path(path).exists():
+            raise InputError(f"{path} exists: rosbag2 bags are directories and are never overwritten")
+        self._store = typestore
+        self._writer = Writer(path, version=9, storage_plugin=StoragePlugin.MCAP)
+        self._writer.open()
+        self._connections = {}
+        self._lock = threading.Lock()
+        self._closed = False
+        self.counts: dict[str, int] = {}
+
+    def add_topic(self, topic: str, msgtype: str) -> None:
+        with self._lock:
+            self._connections[topic] = self._writer.add_connection(topic, msgtype, typestore=self._store)
+            self.counts[topic] = 0
+
+    def write(self, topic: str, stamp_ns: int, cdr: bytes) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._writer.write(self._connections[topic], stamp_ns, cdr)
+            self.counts[topic] += 1
+
+    def close(self) -> None:
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._writer.close()

@@ -1,0 +1,145 @@
+"""face_display: shows /avatar/image in a fullscreen window or a browser page, and plays
+/avatar/speech/audio in sync with it (audio is the clock; see avatar.core.av_sync)."""
+import sys
+import time
+
+from sensor_msgs.msg import Image
+
+from avatar.core.av_sync import (AudioBuffer, AudioOutput, DelayController, FrameQueue, PlayoutClock,
+                                 PlayoutConfig, Presenter)
+from avatar.core.errors import InputError
+from avatar.core.media import mono_int16, rgb_from_image
+from avatar.core.web_view import WebView, encode_jpeg
+from avatar.core.window_view import WindowConfig, WindowSink, check_display
+from avatar.msg import AudioChunk, AvatarState
+from avatar.nodes.toolkit import QOS, AvatarNode, Param, run_node
+
+STATE_NAMES = {AvatarState.IDLE: "idle", AvatarState.LISTENING: "listening", AvatarState.SPEAKING: "speaking"}
+
+
+def _stamp(msg) -> float:
+    return msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+
+
+class FaceDisplay(AvatarNode):
+    PARAMS = (
+        Param("mode", "window", "where the face is shown", choices=("window", "web", "none")),
+        Param("host", "127.0.0.1", "web mode: address to serve on (0.0.0.0 exposes it to the network)"),
+        Param("port", 8080, "web mode: HTTP port (0 = any free port, logged)", range=(0, 65535)),
+        Param("jpeg_quality", 85, "web mode: JPEG quality of the MJPEG stream", range=(10, 100)),
+        Param("fullscreen", True, "window mode: fullscreen (else an 800x600 window)"),
+        Param("audio", True, "play the speech audio through the default sound device"),
+        Param("audio_device", "", "PortAudio output device name or index; empty = default"),
+        Param("delay_ms", -1.0, "playout delay after the stamps; -1 = automatic from measured latency",
+              range=(-1.0, 5000.0)),
+        Param("sample_rate", 16000, "speech audio sample rate", range=(8000, 48000), read_only=True),
+    )
+
+    def __init__(self):
+        super().__init__("face_display")
+        mode = self.param("mode")
+        self.cfg = PlayoutConfig(sample_rate=self.param("sample_rate"), delay_s=self.param("delay_ms") / 1000.0)
+        self.delay = DelayController(self.cfg)
+        self.clock = PlayoutClock(self.delay.delay_s)
+        self.frames = FrameQueue(self.cfg.max_frames)
+        self.audio_buffer = AudioBuffer(self.cfg.sample_rate, self.cfg.audio_buffer_s)
+        self.state_name = "unknown"
+        self.web: WebView | None = None
+        self.presenter: Presenter | None = None
+        self.audio_out: AudioOutput | None = None
+        if mode == "window":
+            check_display()
+            self.presenter = Presenter(self.clock, self.frames, WindowSink(
+                WindowConfig(fullscreen=self.param("fullscreen"))), self.diag)
+        elif mode == "web":
+            self.web = WebView(self.param("host"), self.param("port"), self.status)
+            self.presenter = Presenter(self.clock, self.frames, self.web, self.diag)
+            self.get_logger().info(f"web view on {self.web.url}")
+        if self.param("audio"):
+            self._start_audio()
+        self.subscribe(Image, "/avatar/image", self.on_image, QOS.image)
+        self.subscribe(AudioChunk, "/avatar/speech/audio", self.on_audio, QOS.audio)
+        self.subscribe(AvatarState, "/avatar/state", self.on_state, QOS.state)
+        self.every(1.0, self.watch, "watch")
+        if self.presenter is not None:
+            self.presenter.start()
+
+    def _start_audio(self) -> None:
+        device = self.param("audio_device")
+        if device.isdigit():
+            device = int(device)
+        self.audio_out = AudioOutput(self.audio_buffer, self.clock, self.cfg, device=device or None)
+        why = self.audio_out.start()
+        if why is not None:
+            # CI and headless kiosks have no sound card: the picture still works.
+            self.get_logger().warning(f"no audio output ({why}); continuing without sound")
+            self.audio_out = None
+        else:
+            self.get_logger().info(f"playing speech audio on '{self.audio_out.device_name}'")
+
+    # -- callbacks ------------------------------------------------------------
+    def on_image(self, msg: Image) -> None:
+        stamp = _stamp(msg)
+        self._observe_latency(time.time() - stamp, "frame_latency_ms")
+        if self.presenter is None:
+            return
+        rgb = rgb_from_image(msg.height, msg.width, msg.encoding, msg.step, msg.data)
+        # Encoded here, on arrival, so that showing a due frame costs only a socket write.
+        payload = encode_jpeg(rgb, self.param("jpeg_quality")) if self.web is not None else rgb.copy()
+        self.frames.push(stamp, payload)
+
+    def on_audio(self, msg: AudioChunk) -> None:
+        if msg.sample_rate != self.cfg.sample_rate:
+            raise InputError(f"speech audio at {msg.sample_rate} Hz, expected {self.cfg.sample_rate} Hz")
+        stamp = _stamp(msg)
+        self._observe_latency(time.time() - stamp, "audio_latency_ms")
+        self.audio_buffer.push(stamp, mono_int16(msg.samples, msg.channels))
+
+    def on_state(self, msg: AvatarState) -> None:
+        self.state_name = STATE_NAMES.get(msg.state, str(msg.state))
+
+    def _observe_latency(self, latency_s: float, key: str) -> None:
+        self.diag.sample(key, latency_s * 1000.0)
+        if self.delay.observe(latency_s):
+            self.clock.delay_s = self.delay.delay_s
+            self.get_logger().info(f"playout delay now {self.delay.delay_s * 1000:.0f} ms")
+
+    def watch(self) -> None:
+        """1 Hz: diagnostics values, and stop when the window was closed."""
+        self.diag.set("delay_ms", f"{self.clock.delay_s * 1000:.0f}")
+        self.diag.set("frames_skipped", self.frames.skipped)
+        self.diag.set("audio_device", self.audio_out.device_name if self.audio_out else "none")
+        if self.audio_out is not None:
+            self.diag.set("audio_resyncs", self.audio_out.resyncs)
+        if self.presenter is not None and not self.presenter.running:
+            reason = self.presenter.error or "window closed"
+            self.get_logger().info(f"display stopped ({reason}); shutting down")
+            self.context.try_shutdown()
+
+    def status(self) -> dict:
+        """The web page's status box."""
+        _, _, values = self.diag.snapshot()
+
+        def num(key: str) -> float | None:
+            return float(values[key]) if key in values else None
+
+        return {"state": self.state_name, "fps": num("frames_shown_hz") or 0.0,
+                "latency_ms": num("frame_latency_ms_p50"), "av_offset_ms": num("av_offset_ms_p50"),
+                "delay_ms": round(self.clock.delay_s * 1000.0),
+                "audio": self.audio_out.device_name if self.audio_out else "none (no output device)"}
+
+    def close(self) -> None:
+        if self.presenter is not None:
+            self.presenter.stop()
+        if self.web is not None:
+            self.web.shutdown()
+        if self.audio_out is not None:
+            self.audio_out.close()
+
+
+def main(args=None):
+    return run_node(FaceDisplay, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

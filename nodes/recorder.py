@@ -1,0 +1,125 @@
+"""recorder: writes /avatar/image + /avatar/speech/audio to an MP4 (H.264 + AAC), or the
+image, speech and state topics to a rosbag2 MCAP bag. SIGINT/SIGTERM finish the file."""
+import os
+import sys
+from pathlib import Path
+
+from sensor_msgs.msg import Image
+
+from avatar.core.errors import AvatarError
+from avatar.core.media import mono_int16, rgb_from_image
+from avatar.core.recording import McapBag, StampedMp4Recorder, TimelineConfig, typestore_with_msgs
+from avatar.msg import AudioChunk, AvatarState
+from avatar.nodes.toolkit import QOS, AvatarNode, Param, run_node
+
+# topic -> (message class, rosbags type name, QoS); names are remappable with --ros-args -r.
+MCAP_TOPICS = {
+    "/avatar/image": (Image, "sensor_msgs/msg/Image", QOS.image),
+    "/avatar/speech/audio": (AudioChunk, "avatar/msg/AudioChunk", QOS.audio),
+    "/avatar/state": (AvatarState, "avatar/msg/AvatarState", QOS.state),
+}
+
+
+def _stamp(msg) -> float:
+    return msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+
+
+def _msg_dirs() -> list[Path]:
+    """Where our .msg definitions are: the installed share dir, else the source checkout."""
+    dirs = []
+    try:
+        from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
+        try:
+            dirs.append(Path(get_package_share_directory("avatar")) / "msg")
+        except PackageNotFoundError:
+            pass
+    except ImportError:
+        pass
+    dirs.append(Path(__file__).resolve().parents[1] / "msg")
+    return dirs
+
+
+class Recorder(AvatarNode):
+    PARAMS = (
+        Param("path", "", "output: an .mp4 file, or a rosbag2 directory for mcap"),
+        Param("format", "auto", "auto = mp4 for *.mp4 paths, else mcap", choices=("auto", "mp4", "mcap")),
+        Param("overwrite", False, "replace an existing MP4 (bags are never overwritten)"),
+        Param("fps", 25, "MP4 frame rate", range=(1, 120), read_only=True),
+        Param("sample_rate", 16000, "MP4 audio sample rate (speech chunks must match)",
+              range=(8000, 48000), read_only=True),
+        Param("crf", 18, "MP4 H.264 quality (lower = better, larger)", range=(0, 51), read_only=True),
+    )
+
+    def __init__(self):
+        super().__init__("recorder")
+        path = self.param("path")
+        if not path:
+            raise AvatarError("recorder: set the output with -p path:=OUT.mp4 (or a bag directory)")
+        fmt = self.param("format")
+        self.format = fmt if fmt != "auto" else ("mp4" if path.lower().endswith(".mp4") else "mcap")
+        self.path = str(Path(path).expanduser().resolve())
+        parent = Path(self.path).parent
+        if not parent.is_dir() or not os.access(parent, os.W_OK):
+            raise AvatarError(f"recorder: cannot write into {parent}")
+        self.mp4: StampedMp4Recorder | None = None
+        self.bag: McapBag | None = None
+        if self.format == "mp4":
+            self._setup_mp4()
+        else:
+            self._setup_mcap()
+        self.get_logger().info(f"recording {self.format} to {self.path}")
+
+    def _setup_mp4(self) -> None:
+        if os.path.exists(self.path) and not self.param("overwrite"):
+            raise AvatarError(f"recorder: {self.path} exists (set overwrite:=true to replace it)")
+        cfg = TimelineConfig(fps=self.param("fps"), sample_rate=self.param("sample_rate"))
+        self.mp4 = StampedMp4Recorder(self.path, cfg, crf=self.param("crf"))
+        self.subscribe(Image, "/avatar/image", self.on_image, QOS.image)
+        self.subscribe(AudioChunk, "/avatar/speech/audio", self.on_audio, QOS.audio)
+
+    def _setup_mcap(self) -> None:
+        self.bag = McapBag(self.path, typestore_with_msgs(_msg_dirs()))
+        for topic, (cls, type_name, qos) in MCAP_TOPICS.items():
+            # Resolved names, so that the bag shows the remapped topic.
+            resolved = self.resolve_topic_name(topic)
+            self.bag.add_topic(resolved, type_name)
+            # raw=True: the CDR bytes go into the bag untouched, never deserialised.
+            self.create_subscription(cls, topic, self.guarded(self._raw_writer(resolved), f"bag {topic}"),
+                                     qos, raw=True)
+
+    def _raw_writer(self, topic: str):
+        def write(cdr: bytes) -> None:
+            self.bag.write(topic, self.get_clock().now().nanoseconds, cdr)
+            self.diag.tick("messages")
+        return write
+
+    def on_image(self, msg: Image) -> None:
+        rgb = rgb_from_image(msg.height, msg.width, msg.encoding, msg.step, msg.data)
+        self.mp4.add_frame(_stamp(msg), rgb)
+        self.diag.tick("frames")
+
+    def on_audio(self, msg: AudioChunk) -> None:
+        if msg.sample_rate != self.mp4.cfg.sample_rate:
+            raise AvatarError(f"speech audio at {msg.sample_rate} Hz, recording at {self.mp4.cfg.sample_rate} Hz")
+        self.mp4.add_audio(_stamp(msg), mono_int16(msg.samples, msg.channels))
+
+    def close(self) -> None:
+        """Finish the file; run_node calls this on SIGINT/SIGTERM."""
+        log = self.get_logger()
+        if self.mp4 is not None:
+            n = self.mp4.frames_written
+            if self.mp4.close():
+                log.info(f"wrote {self.path}: {n} frames ({n / self.mp4.cfg.fps:.2f} s), {self.mp4.stats}")
+            else:
+                log.warning(f"no frames received: {self.path} not written")
+        if self.bag is not None:
+            self.bag.close()
+            log.info(f"wrote bag {self.path}: {self.bag.counts}")
+
+
+def main(args=None):
+    return run_node(Recorder, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
