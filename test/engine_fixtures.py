@@ -1,0 +1,29 @@
+"""A tiny randomly initialised AvatarModel: exercises the engine's plumbing fast."""
+import numpy as np
+
+from avatar.model_runtime.audio import AudioEncoder
+from avatar.model_runtime.autoencoder import Autoencoder
+from avatar.model_runtime.avatar_model import AvatarModel
+from avatar.model_runtime.conditioning import Denoiser
+from avatar.model_runtime.config import AudioConfig, AutoencoderConfig, BundleConfig, DenoiserConfig
+from avatar.model_runtime.denoiser import DenoiserUNet
+
+
+def tiny_model(size: int = 64, dtype: str = "fp32") -> AvatarModel:
+    import torch
+    torch.manual_seed(0)
+    cfg = BundleConfig(autoencoder=AutoencoderConfig(size=size, widths=(8, 12, 16)),
+                       audio=AudioConfig(width=32, dim=16),
+                       denoiser=DenoiserConfig(widths=(16, 24, 32), emb_dim=32, audio_dim=16, heads=2))
+    return AvatarModel(cfg, Autoencoder(cfg.autoencoder), AudioEncoder(cfg.audio),
+                       Denoiser(DenoiserUNet(cfg.denoiser), cfg.edm.sigma_data), dtype=dtype)
+
+
+def portrait(seed: int = 0, shape=(80, 70, 3)) -> np.ndarray:
+    return (np.random.default_rng(seed).random(shape) * 255).astype(np.uint8)
+
+
+def speech(seconds: float, seed: int = 0) -> np.ndarray:
+    t = np.arange(int(seconds * 16000)) / 16000
+    env = 0.5 + 0.5 * np.sin(2 * np.pi * 3 * t)
+    return (0.3 * env * np.random.default_rng(seed).standard_normal(t.size)).astype(np.float32)
