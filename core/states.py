@@ -1,0 +1,79 @@
+"""The vad_state logic applied to whole recordings: offline segments and a simulated live run.
+
+Both feed the audio through ``ChannelVad`` in 20 ms chunks, exactly as the node
+receives it from the audio topics, so offline results and live behaviour come
+from the same code.
+"""
+import numpy as np
+
+from avatar.core.audio_io import CHUNK_SAMPLES, SAMPLE_RATE, iter_chunks
+from avatar.core.state_machine import Segment, State, StateTracker, state_segments
+from avatar.core.vad import ChannelVad, SileroModel, VadConfig, WindowDecision, speech_intervals
+
+
+def channel_decisions(wave: np.ndarray, cfg: VadConfig, chunk: int = CHUNK_SAMPLES,
+                      model: SileroModel | None = None) -> list[WindowDecision]:
+    """All window decisions of one 16 kHz mono channel (S,), streamed in ``chunk``-sample pieces."""
+    vad = ChannelVad(cfg, model)
+    out: list[WindowDecision] = []
+    for k, piece in enumerate(iter_chunks(wave, chunk)):
+        out += vad.push(piece, SAMPLE_RATE, k * chunk / SAMPLE_RATE)
+    return out
+
+
+def recording_states(speech: np.ndarray, user: np.ndarray | None, cfg: VadConfig,
+                     barge_in: str = "speaking", aligned: bool = True) -> list[Segment]:
+    """State segments covering the longer of the two recordings (16 kHz mono float32).
+
+    ``aligned`` places boundaries where speech really starts and ends (offline
+    knowledge); ``aligned=False`` gives the boundaries a live vad_state would
+    publish, i.e. after its detection and hangover delays.
+    """
+    user = np.zeros(0, np.float32) if user is None else user
+    duration = max(len(speech), len(user)) / SAMPLE_RATE
+    intervals = []
+    for wave in (speech, user):
+        decisions = channel_decisions(wave, cfg) if len(wave) else []
+        intervals.append(speech_intervals(decisions, cfg, aligned=aligned))
+    return state_segments(intervals[0], intervals[1], duration, barge_in)
+
+
+def live_track(speech: np.ndarray, user: np.ndarray, cfg: VadConfig, barge_in: str = "speaking",
+               stale_s: float = 0.5, lag_s: float = 0.0,
+               chunk: int = CHUNK_SAMPLES) -> tuple[np.ndarray, np.ndarray]:
+    """Simulate vad_state on two real-time streams: (times (K,), states (K,)), one per chunk.
+
+    At wall time (k+1)*chunk/16k chunk k of both channels has arrived and the
+    node re-evaluates; the state it publishes then describes audio time
+    ``times[k]`` = that wall time - ``lag_s``.
+    """
+    tracker = StateTracker(cfg, stale_s=stale_s, barge_in=barge_in, lag_s=lag_s)
+    vads = ChannelVad(cfg), ChannelVad(cfg)
+    n = max(len(speech), len(user))
+    pieces = [iter_chunks(np.pad(w, (0, n - len(w))), chunk) for w in (speech, user)]
+    times, states = [], []
+    for k, (s, u) in enumerate(zip(*pieces)):
+        stamp = k * chunk / SAMPLE_RATE
+        tracker.speech.add(vads[0].push(s, SAMPLE_RATE, stamp))
+        tracker.user.add(vads[1].push(u, SAMPLE_RATE, stamp))
+        t = stamp + chunk / SAMPLE_RATE
+        times.append(t - lag_s)
+        states.append(int(tracker.at(t).state))
+        tracker.prune(t)
+    return np.array(times), np.array(states, np.int64)
+
+
+def frames_from_track(times: np.ndarray, states: np.ndarray, n_frames: int,
+                      frame_s: float = 0.04) -> np.ndarray:
+    """The state a live system shows on each frame: the newest state known at the frame's end."""
+    ends = (np.arange(n_frames) + 1) * frame_s
+    idx = np.searchsorted(times, ends + 1e-9, side="right") - 1
+    return np.where(idx >= 0, states[np.clip(idx, 0, None)], int(State.IDLE))
+
+
+def frames_from_segments(segments: list[Segment], n_frames: int, frame_s: float = 0.04) -> np.ndarray:
+    """The state at each frame's centre."""
+    centres = (np.arange(n_frames) + 0.5) * frame_s
+    starts = np.array([s.start for s in segments])
+    idx = np.clip(np.searchsorted(starts, centres, side="right") - 1, 0, len(segments) - 1)
+    return np.array([int(segments[i].state) for i in idx], np.int64)
