@@ -9,6 +9,8 @@ by its stamps (gaps become silence, overlaps are trimmed).
 ``McapBag`` writes already-serialised (CDR) messages into a rosbag2 MCAP bag
 with the ``rosbags`` library, so recording needs no ROS storage plugins.
 """
+import os
+import sys
 import threading
 from collections import deque
 from dataclasses import dataclass
@@ -138,9 +140,16 @@ class StampedMp4Recorder:
         w.write_audio(samples)
 
 
-def typestore_with_msgs(msg_dirs: list[Path], package: str = "avatar"):
-    """A rosbags Jazzy typestore plus this package's .msg types (found in ``msg_dirs``)."""
+def default_msg_dirs() -> list[Path]:
+    """Where our .msg files are: share/avatar/msg of this prefix or an ament prefix, else the checkout."""
+    prefixes = [sys.prefix] + [p for p in os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep) if p]
+    return [Path(p) / "share" / "avatar" / "msg" for p in prefixes] + [Path(__file__).resolve().parents[1] / "msg"]
+
+
+def typestore_with_msgs(msg_dirs: list[Path] | None = None, package: str = "avatar"):
+    """A rosbags Jazzy typestore plus this package's .msg types (from the first dir that has them)."""
     store = get_typestore(Stores.ROS2_JAZZY)
+    msg_dirs = default_msg_dirs() if msg_dirs is None else msg_dirs
     for msg_dir in msg_dirs:
         files = sorted(Path(msg_dir).glob("*.msg"))
         if not files:

@@ -4,6 +4,7 @@ import os
 import sys
 from pathlib import Path
 
+from rclpy.qos import HistoryPolicy, QoSProfile
 from sensor_msgs.msg import Image
 
 from avatar.core.errors import AvatarError
@@ -12,31 +13,28 @@ from avatar.core.recording import McapBag, StampedMp4Recorder, TimelineConfig, t
 from avatar.msg import AudioChunk, AvatarState
 from avatar.nodes.toolkit import QOS, AvatarNode, Param, run_node
 
+
+
+def _deep(profile: QoSProfile, seconds: float, rate_hz: float) -> QoSProfile:
+    """The standard profile with a longer subscriber queue: a recorder must not lose
+    messages while Python is busy (a display would rather skip to the newest)."""
+    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=int(seconds * rate_hz),
+                      reliability=profile.reliability)
+
+
+IMAGE_QOS = _deep(QOS.image, 4.0, 25)
+AUDIO_QOS = _deep(QOS.audio, 4.0, 50)
+
 # topic -> (message class, rosbags type name, QoS); names are remappable with --ros-args -r.
 MCAP_TOPICS = {
-    "/avatar/image": (Image, "sensor_msgs/msg/Image", QOS.image),
-    "/avatar/speech/audio": (AudioChunk, "avatar/msg/AudioChunk", QOS.audio),
+    "/avatar/image": (Image, "sensor_msgs/msg/Image", IMAGE_QOS),
+    "/avatar/speech/audio": (AudioChunk, "avatar/msg/AudioChunk", AUDIO_QOS),
     "/avatar/state": (AvatarState, "avatar/msg/AvatarState", QOS.state),
 }
 
 
 def _stamp(msg) -> float:
     return msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
-
-
-def _msg_dirs() -> list[Path]:
-    """Where our .msg definitions are: the installed share dir, else the source checkout."""
-    dirs = []
-    try:
-        from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
-        try:
-            dirs.append(Path(get_package_share_directory("avatar")) / "msg")
-        except PackageNotFoundError:
-            pass
-    except ImportError:
-        pass
-    dirs.append(Path(__file__).resolve().parents[1] / "msg")
-    return dirs
 
 
 class Recorder(AvatarNode):
@@ -74,11 +72,11 @@ class Recorder(AvatarNode):
             raise AvatarError(f"recorder: {self.path} exists (set overwrite:=true to replace it)")
         cfg = TimelineConfig(fps=self.param("fps"), sample_rate=self.param("sample_rate"))
         self.mp4 = StampedMp4Recorder(self.path, cfg, crf=self.param("crf"))
-        self.subscribe(Image, "/avatar/image", self.on_image, QOS.image)
-        self.subscribe(AudioChunk, "/avatar/speech/audio", self.on_audio, QOS.audio)
+        self.subscribe(Image, "/avatar/image", self.on_image, IMAGE_QOS)
+        self.subscribe(AudioChunk, "/avatar/speech/audio", self.on_audio, AUDIO_QOS)
 
     def _setup_mcap(self) -> None:
-        self.bag = McapBag(self.path, typestore_with_msgs(_msg_dirs()))
+        self.bag = McapBag(self.path, typestore_with_msgs())
         for topic, (cls, type_name, qos) in MCAP_TOPICS.items():
             # Resolved names, so that the bag shows the remapped topic.
             resolved = self.resolve_topic_name(topic)

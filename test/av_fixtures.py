@@ -12,6 +12,7 @@ from contextlib import contextmanager
 import av
 import cv2
 import numpy as np
+import pytest
 
 SIZE = 128
 FPS = 25
@@ -123,12 +124,21 @@ def ros_env(**extra) -> dict:
     return env
 
 
+@pytest.fixture
+def ros(monkeypatch) -> dict:
+    """Environment for this test's nodes (also applied to this process, for the Source)."""
+    env = ros_env()
+    monkeypatch.setenv("ROS_DOMAIN_ID", env["ROS_DOMAIN_ID"])
+    monkeypatch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    return env
+
+
 def start_node(module: str, params: dict, env: dict, log_path) -> subprocess.Popen:
     args = [sys.executable, "-m", f"avatar.nodes.{module}", "--ros-args"]
     for k, v in params.items():
         args += ["-p", f"{k}:={v}"]
-    log = open(log_path, "w")
-    return subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
+    with open(log_path, "w") as log:   # the child keeps its own descriptor
+        return subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
 def stop_node(proc: subprocess.Popen, sig=signal.SIGINT, timeout: float = 20.0) -> int:
@@ -147,10 +157,9 @@ class Source:
         from avatar.msg import AudioChunk, AvatarState
         from avatar.nodes.toolkit import QOS
         self._rclpy = rclpy
-        os.environ.update(ROS_DOMAIN_ID=env["ROS_DOMAIN_ID"],
-                          ROS_AUTOMATIC_DISCOVERY_RANGE=env["ROS_AUTOMATIC_DISCOVERY_RANGE"])
+        # The discovery range is read from the environment: the ``ros`` fixture sets it.
         self.context = Context()
-        rclpy.init(context=self.context)
+        rclpy.init(context=self.context, domain_id=int(env["ROS_DOMAIN_ID"]))
         self.node = rclpy.create_node("test_source", context=self.context)
         self.Image, self.AudioChunk, self.AvatarState = Image, AudioChunk, AvatarState
         self.image_pub = self.node.create_publisher(Image, "/avatar/image", QOS.image)
