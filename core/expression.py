@@ -40,3 +40,28 @@ def neutral_vector() -> list[float]:
 def clamp(name: str, value: float) -> float:
     spec = CONTROLS[INDEX[name]]
     return min(spec.high, max(spec.low, float(value)))
+
+
+def parse_controls(text: str) -> list[float]:
+    """``"smile=0.6,gaze_x=-0.3"`` -> a full control vector (unnamed controls neutral).
+
+    Raises InputError with the offending part for unknown names, bad numbers or
+    values outside a control's range.
+    """
+    from avatar.core.errors import InputError
+
+    vector = neutral_vector()
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, value = part.partition("=")
+        name = name.strip()
+        if not sep or name not in INDEX:
+            raise InputError(f"bad expression control {part!r}: use NAME=VALUE with NAME one of {', '.join(NAMES)}")
+        try:
+            number = float(value)
+        except ValueError:
+            raise InputError(f"bad expression control {part!r}: {value.strip()!r} is not a number") from None
+        spec = CONTROLS[INDEX[name]]
+        if not spec.low <= number <= spec.high:
+            raise InputError(f"expression control {name}={number} is outside [{spec.low}, {spec.high}]")
+        vector[INDEX[name]] = number
+    return vector

@@ -10,13 +10,21 @@ from avatar.model_runtime.denoiser import DenoiserUNet
 
 
 def tiny_model(size: int = 64, dtype: str = "fp32") -> AvatarModel:
+    """Every weight random (no zero-initialised output layers), so outputs depend on every input."""
     import torch
     torch.manual_seed(0)
     cfg = BundleConfig(autoencoder=AutoencoderConfig(size=size, widths=(8, 12, 16)),
                        audio=AudioConfig(width=32, dim=16),
                        denoiser=DenoiserConfig(widths=(16, 24, 32), emb_dim=32, audio_dim=16, heads=2))
-    return AvatarModel(cfg, Autoencoder(cfg.autoencoder), AudioEncoder(cfg.audio),
-                       Denoiser(DenoiserUNet(cfg.denoiser), cfg.edm.sigma_data), dtype=dtype)
+    nets = Autoencoder(cfg.autoencoder), AudioEncoder(cfg.audio), DenoiserUNet(cfg.denoiser)
+    with torch.no_grad():
+        for net in nets:
+            for name, p in net.named_parameters():
+                if p.dim() > 1:
+                    p.normal_(0.0, (1.0 / p[0].numel()) ** 0.5)
+                elif not name.endswith("weight"):
+                    p.normal_(0.0, 0.02)
+    return AvatarModel(cfg, nets[0], nets[1], Denoiser(nets[2], cfg.edm.sigma_data), dtype=dtype)
 
 
 def portrait(seed: int = 0, shape=(80, 70, 3)) -> np.ndarray:

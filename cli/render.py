@@ -1,0 +1,58 @@
+"""`avatar render`: a talking-face MP4 (H.264 + AAC, 25 FPS) from a portrait and audio."""
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from avatar.core.audio_io import load_audio
+from avatar.core.errors import InputError
+from avatar.core.expression import parse_controls
+from avatar.core.image_io import load_image
+from avatar.core.paths import asset
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--image", type=Path, default=None, help="portrait (default: the bundled example)")
+    p.add_argument("--audio", type=Path, required=True, help="the avatar's speech (any soundfile/PyAV format)")
+    p.add_argument("--out", type=Path, required=True, help="output .mp4")
+    p.add_argument("--states", choices=("auto", "speaking", "listening", "idle"), default="auto",
+                   help="state track: from voice activity (auto) or fixed")
+    p.add_argument("--user-audio", type=Path, default=None, help="the other person's voice (drives listening)")
+    p.add_argument("--expression", default="", help="a named expression (happy, sad, ...) or k=v,... controls")
+    p.add_argument("--size", type=int, default=256, help="frame side in pixels (multiple of 32)")
+    p.add_argument("--steps", type=int, default=2, choices=(1, 2, 3, 4))
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    p.add_argument("--dtype", choices=("fp32", "bf16", "int8"), default="bf16")
+    p.add_argument("--checkpoint", type=Path, default=None, help="model checkpoint (default: bundled)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from avatar.model_runtime.engine.backends import load_runtime_model
+    from avatar.model_runtime.engine.render import RenderJob, render_to_file
+
+    if args.out.suffix.lower() != ".mp4":
+        raise InputError(f"--out must end in .mp4, got {args.out}")
+    if args.size % 32 or not 64 <= args.size <= 1024:
+        raise InputError(f"--size must be a multiple of 32 in [64, 1024], got {args.size}")
+    image = load_image(args.image if args.image is not None else asset("portrait.png"))
+    speech = load_audio(args.audio)
+    user = load_audio(args.user_audio) if args.user_audio is not None else None
+    expression = _expression_vector(args.expression) if args.expression else None
+    model = load_runtime_model(args.checkpoint, device=args.device, dtype=args.dtype, size=args.size, image=image)
+    job = RenderJob(image=image, speech=speech, user=user, states=args.states,
+                    expression=None if expression is None else np.asarray(expression, np.float32),
+                    steps=args.steps, seed=args.seed)
+    stats = render_to_file(model, job, args.out, progress=sys.stderr.isatty())
+    print(f"wrote {args.out}: {stats.frames} frames ({stats.frames / 25:.2f} s) in {stats.seconds:.1f} s "
+          f"({stats.fps:.1f} FPS); states {stats.states}")
+    return 0
+
+
+def _expression_vector(text: str) -> list[float]:
+    """``k=v,...`` controls, or one named ROS4HRI expression (happy, sad, ...)."""
+    if "=" in text:
+        return parse_controls(text)
+    from avatar.core.expression_mapping import named_vector
+    return named_vector(text.strip())

@@ -1,0 +1,84 @@
+"""Offline rendering: the streaming engine fed with a whole recording, written to MP4.
+
+The same engine as the live node (no second pipeline): all audio is written up
+front and the input is closed, so clips are planned as soon as the stages have
+room, and the output depends only on the inputs and the seed.
+"""
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from avatar.core.media import Mp4Writer
+from avatar.core.states import frames_from_segments, recording_states
+from avatar.core.vad import VadConfig
+from avatar.model_runtime.engine.planner import PlannerConfig
+from avatar.model_runtime.engine.streaming import EngineConfig, StreamingEngine
+from avatar.model_runtime.engine.timeline import SAMPLES_PER_FRAME
+
+STATE_MODES = {"idle": 0, "listening": 1, "speaking": 2}
+
+
+@dataclass(frozen=True)
+class RenderJob:
+    image: np.ndarray                       # (H, W, 3) uint8 RGB portrait
+    speech: np.ndarray                      # (S,) float32, 16 kHz: the avatar's voice
+    user: np.ndarray | None = None          # (S,) float32, 16 kHz: the other person's voice
+    states: str = "auto"                    # auto | speaking | listening | idle
+    expression: np.ndarray | None = None    # (10,) constant expression vector
+    steps: int = 2
+    seed: int = 0
+    clip: int = 8
+
+
+@dataclass
+class RenderStats:
+    frames: int = 0
+    seconds: float = 0.0
+    states: dict = field(default_factory=dict)
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds else 0.0
+
+
+def frame_states(job: RenderJob, n_frames: int) -> np.ndarray:
+    """(n_frames,) state label per frame: from the two channels' VAD, or fixed."""
+    if job.states != "auto":
+        return np.full(n_frames, STATE_MODES[job.states], np.int64)
+    segments = recording_states(job.speech, job.user, VadConfig())
+    return frames_from_segments(segments, n_frames)
+
+
+def render_to_file(model, job: RenderJob, out: Path, progress: bool = False) -> RenderStats:
+    n_frames = -(-max(len(job.speech), 0 if job.user is None else len(job.user)) // SAMPLES_PER_FRAME)
+    states = frame_states(job, n_frames)
+    cfg = EngineConfig(planner=PlannerConfig(steps=job.steps, min_steps=min(job.steps, 1), clip=job.clip),
+                       seed=job.seed)
+    engine = StreamingEngine(model, job.image, cfg)
+    engine.write_audio(job.speech, 0)
+    if job.user is not None and len(job.user) > len(job.speech):
+        engine.write_audio(np.zeros(len(job.user) - len(job.speech), np.float32), len(job.speech))
+    for f in np.flatnonzero(np.diff(states, prepend=-1)):
+        engine.set_state(int(f), int(states[f]))
+    if job.expression is not None:
+        engine.set_expression(0, job.expression)
+    engine.close_audio()
+    stats = RenderStats(states={k: int((states == v).sum()) for k, v in STATE_MODES.items()})
+    t0 = time.perf_counter()
+    with Mp4Writer(str(out), model.size, model.size, fps=model.fps, sample_rate=model.sample_rate) as writer, \
+            tqdm(total=n_frames, unit="frame", disable=not progress, desc="render") as bar:
+        engine.start()
+        try:
+            for frame in engine.frames():
+                writer.write_frame(frame.rgb)
+                # Interleave: each frame's own audio follows it (the muxer buffers less).
+                writer.write_audio(job.speech[frame.index * SAMPLES_PER_FRAME:(frame.index + 1) * SAMPLES_PER_FRAME])
+                stats.frames += 1
+                bar.update(1)
+        finally:
+            engine.stop()
+    stats.seconds = time.perf_counter() - t0
+    return stats
