@@ -48,6 +48,7 @@ class AudioBuffer:
         self._max = int(max_s * sample_rate)
         self._starts: list[int] = []
         self._chunks: list[np.ndarray] = []
+        self._peaks: list[float] = []
         self._lock = threading.Lock()
 
     def push(self, stamp_s: float, samples: np.ndarray) -> None:
@@ -57,10 +58,22 @@ class AudioBuffer:
             i = bisect.bisect(self._starts, start)
             self._starts.insert(i, start)
             self._chunks.insert(i, block)
+            self._peaks.insert(i, float(np.abs(block).max(initial=0.0)))
             # Bounded: a stalled output must not grow memory.
             while self._starts and self._starts[-1] - self._starts[0] > self._max:
-                self._starts.pop(0)
-                self._chunks.pop(0)
+                self._drop_first()
+
+    def _drop_first(self) -> None:
+        self._starts.pop(0)
+        self._chunks.pop(0)
+        self._peaks.pop(0)
+
+    def pending_after(self, stamp_s: float, level: float = 1e-3) -> bool:
+        """Is anything audible at or after ``stamp_s`` waiting to be played?"""
+        index = round(stamp_s * self.sample_rate)
+        with self._lock:
+            return any(s + len(c) > index and peak > level
+                       for s, c, peak in zip(self._starts, self._chunks, self._peaks))
 
     def read(self, start: int, n: int) -> np.ndarray:
         """Samples [start, start + n) as float32 (n,); silence where nothing was received."""
@@ -68,8 +81,7 @@ class AudioBuffer:
         with self._lock:
             # Everything that ends before ``start`` has been played or is too late.
             while self._starts and self._starts[0] + len(self._chunks[0]) <= start:
-                self._starts.pop(0)
-                self._chunks.pop(0)
+                self._drop_first()
             for s, chunk in zip(self._starts, self._chunks):
                 if s >= start + n:
                     break
@@ -79,26 +91,31 @@ class AudioBuffer:
 
 
 class DelayController:
-    """Chooses the playout delay: fixed, or p95 of the observed arrival latency plus a margin.
+    """Chooses the playout delay: fixed, or p95 of the recent arrival latency plus a margin.
 
-    It only ever grows: shrinking would cut audio already scheduled, and a delay
-    that was needed once is likely to be needed again.
+    It grows as soon as messages come later than the delay allows (else frames are
+    skipped and audio is cut), and shrinks only while nothing is queued to play,
+    so that a load spike does not cost latency forever and no speech is cut.
     """
 
-    def __init__(self, cfg: PlayoutConfig, window: int = 100, min_samples: int = 10):
+    def __init__(self, cfg: PlayoutConfig, window: int = 100, min_samples: int = 10,
+                 shrink_hysteresis_s: float = 0.05):
         self._cfg = cfg
         self._fixed = cfg.delay_s >= 0
         self.delay_s = cfg.delay_s if self._fixed else cfg.initial_delay_s
         self._latencies: deque = deque(maxlen=window)
         self._min_samples = min_samples
+        self._hysteresis = shrink_hysteresis_s
 
-    def observe(self, latency_s: float) -> bool:
-        """Record how late (s) a frame or chunk arrived after its stamp. True if the delay changed."""
+    def observe(self, latency_s: float, quiet: bool = False) -> bool:
+        """Record how late (s) a frame or chunk arrived after its stamp; ``quiet``: no audio
+        is queued to play. True if the delay changed."""
         self._latencies.append(latency_s)
         if self._fixed or len(self._latencies) < self._min_samples:
             return False
-        want = min(float(np.percentile(self._latencies, 95)) + self._cfg.margin_s, self._cfg.max_delay_s)
-        if want > self.delay_s + 0.01:
+        want = float(np.percentile(self._latencies, 95)) + self._cfg.margin_s
+        want = min(max(want, 0.0), self._cfg.max_delay_s)
+        if want > self.delay_s + 0.01 or (quiet and want < self.delay_s - self._hysteresis):
             self.delay_s = want
             return True
         return False
@@ -233,12 +250,15 @@ class AudioOutput:
         # and that must only cost the sound, not the display.
         try:
             import sounddevice as sd
+        except OSError as err:   # libportaudio missing
+            return str(err)
+        try:
             self._stream = sd.OutputStream(
                 samplerate=self._cfg.sample_rate, channels=1, dtype="float32", device=self._device,
                 blocksize=self._blocksize, latency="low", callback=self._callback)
             self._stream.start()
             self.device_name = sd.query_devices(self._stream.device)["name"]
-        except (OSError, ValueError) as err:   # sd.PortAudioError is an OSError
+        except (sd.PortAudioError, ValueError) as err:
             self._stream = None
             return f"{type(err).__name__}: {err}"
         self._clock.follow_audio(self.media_now)

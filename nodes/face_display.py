@@ -100,9 +100,11 @@ class FaceDisplay(AvatarNode):
 
     def _observe_latency(self, latency_s: float, key: str) -> None:
         self.diag.sample(key, latency_s * 1000.0)
-        if self.delay.observe(latency_s):
+        quiet = not self.audio_buffer.pending_after(self.clock.media_now())
+        if self.delay.observe(latency_s, quiet):
             self.clock.delay_s = self.delay.delay_s
-            self.get_logger().info(f"playout delay now {self.delay.delay_s * 1000:.0f} ms")
+            self.get_logger().info(f"playout delay now {self.delay.delay_s * 1000:.0f} ms",
+                                   throttle_duration_sec=2.0)
 
     def watch(self) -> None:
         """1 Hz: diagnostics values, and stop when the window was closed."""
