@@ -35,3 +35,17 @@ def speech(seconds: float, seed: int = 0) -> np.ndarray:
     t = np.arange(int(seconds * 16000)) / 16000
     env = 0.5 + 0.5 * np.sin(2 * np.pi * 3 * t)
     return (0.3 * env * np.random.default_rng(seed).standard_normal(t.size)).astype(np.float32)
+
+
+def save_tiny_checkpoint(path, size: int = 64) -> str:
+    from avatar.model_runtime.checkpoint import save_bundle
+
+    m = tiny_model(size)
+    save_bundle(path, {"autoencoder": m.autoencoder, "audio": m.audio, "denoiser": m.denoiser.net}, m.config)
+    return str(path)
+
+
+def save_portrait(path, seed: int = 0) -> str:
+    import cv2
+    cv2.imwrite(str(path), portrait(seed, (96, 80, 3)))
+    return str(path)

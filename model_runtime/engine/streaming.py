@@ -15,7 +15,7 @@ import torch
 
 from avatar.model_runtime.conditioning import Cond, Reference
 from avatar.model_runtime.engine.planner import ClipPlan, ClipPlanner, PlannerConfig
-from avatar.model_runtime.engine.stage import Pipeline
+from avatar.model_runtime.engine.stage import Pipeline, PipelineError
 from avatar.model_runtime.engine.timeline import (SAMPLES_PER_FRAME, SAMPLE_RATE, AudioTimeline, StepTrack,
                                                    neutral_expression)
 from avatar.model_runtime.samplers import sample_consistency
@@ -117,8 +117,12 @@ class StreamingEngine:
 
     def frames(self) -> Iterator[Frame]:
         """Frames in order; ends after close_audio() once everything is generated."""
-        for job in self.pipeline.results():
-            yield from self._emit(job)
+        try:
+            for job in self.pipeline.results():
+                yield from self._emit(job)
+        except PipelineError:
+            if not self._stop.is_set():
+                raise            # a stage failed; after stop() the end is expected
 
     def stop(self) -> None:
         self._stop.set()
