@@ -123,8 +123,12 @@ def resample(x: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
 
 
 def to_int16(x: np.ndarray) -> np.ndarray:
-    """Float audio in [-1, 1] -> int16, clipped and rounded (not truncated)."""
-    x = np.asarray(x, dtype=np.float32)
+    """Float audio in [-1, 1] -> int16, clipped and rounded (not truncated).
+
+    Non-finite samples (a broken device or filter) become 0 / full scale rather
+    than undefined integer casts.
+    """
+    x = np.nan_to_num(np.asarray(x, dtype=np.float32), nan=0.0, posinf=1.0, neginf=-1.0)
     return np.clip(np.rint(x * 32767.0), -32768, 32767).astype(np.int16)
 
 

@@ -141,6 +141,32 @@ class StateTracker:
         self.user.prune(t)
 
 
+class StampAligner:
+    """Maps a channel's chunk stamps onto the local clock when they are far off.
+
+    Stamps should already be local time (same machine, or synced clocks). A new
+    stream whose end is more than ``max_skew_s`` away from ``now`` (an unsynced
+    sender, a replayed bag, a zero stamp) is shifted to end now; chunks that
+    continue it keep that shift, so audio sent ahead of time stays ahead.
+    """
+
+    def __init__(self, max_skew_s: float = 2.0, max_gap_s: float = 0.25):
+        self.max_skew_s, self.max_gap_s = max_skew_s, max_gap_s
+        self.offset = 0.0
+        self._expected: float | None = None
+
+    def align(self, stamp: float, duration: float, now: float) -> tuple[float, bool]:
+        """(local stamp, whether the offset changed) for a chunk of ``duration`` s."""
+        continues = self._expected is not None and abs(stamp - self._expected) <= self.max_gap_s
+        changed = False
+        if not continues:
+            offset = now - (stamp + duration) if abs(stamp + duration - now) > self.max_skew_s else 0.0
+            changed = abs(offset - self.offset) > 1e-3
+            self.offset = offset
+        self._expected = stamp + duration
+        return stamp + self.offset, changed
+
+
 @dataclass(frozen=True)
 class Segment:
     start: float

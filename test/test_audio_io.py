@@ -138,6 +138,7 @@ def test_int16_roundtrip_clips_and_rounds():
     assert y.dtype == np.int16
     assert y.tolist() == [0, 16384, -16384, 32767, -32767, 32767, -32768, 0]
     assert np.allclose(from_int16(y)[:5], x[:5], atol=1e-4)
+    assert to_int16(np.array([np.nan, np.inf, -np.inf], np.float32)).tolist() == [0, 32767, -32767]
 
 
 def test_save_and_load_roundtrip(tmp_path):
