@@ -66,6 +66,7 @@ class FrameGenerator(AvatarNode):
         self.subscribe(ExpressionControl, "/avatar/expression", self.on_expression, QOS.expression)
         self.diag.set("backend", getattr(model, "backend", "torch"))
         self.diag.set("size", self.param("size"))
+        self._closing = False
         self.session.start()
         self._publisher = threading.Thread(target=self._publish_frames, name="frame-publisher", daemon=True)
         self._publisher.start()
@@ -100,6 +101,8 @@ class FrameGenerator(AvatarNode):
     def _publish_frames(self) -> None:
         try:
             for out in self.session.frames():
+                if self._closing:
+                    break
                 rgb = out.frame.rgb
                 msg = Image(height=rgb.shape[0], width=rgb.shape[1], encoding="rgb8", is_bigendian=0,
                             step=rgb.shape[1] * 3, data=rgb.tobytes())
@@ -114,11 +117,15 @@ class FrameGenerator(AvatarNode):
                 if self.session.first_frame_ms is not None:
                     self.diag.set("first_frame_ms", f"{self.session.first_frame_ms:.0f}")
         except Exception as err:  # noqa: BLE001 - the engine died: report it, keep the node alive
+            if self._closing:
+                return
             self.diag.status(2, f"engine stopped: {type(err).__name__}: {err}")
             self.get_logger().error(f"engine stopped: {type(err).__name__}: {err}")
 
     def close(self) -> None:
+        self._closing = True
         self.session.stop()
+        self._publisher.join(timeout=5)
 
 
 def main(args=None):
