@@ -1,0 +1,77 @@
+"""`avatar bench`: streaming speed and latency; optionally appended to BENCHMARKS.md."""
+import argparse
+import datetime
+import itertools
+import json
+from pathlib import Path
+
+from avatar.core.errors import InputError
+from avatar.core.image_io import load_image
+from avatar.core.paths import asset
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--size", type=int, nargs="+", default=[256], help="frame side(s), multiples of 32")
+    p.add_argument("--steps", type=int, nargs="+", default=[2], choices=(1, 2, 3, 4))
+    p.add_argument("--dtype", nargs="+", default=["bf16"], choices=("fp32", "bf16", "int8"))
+    p.add_argument("--seconds", type=float, default=20.0, help="audio / wall seconds per measurement")
+    p.add_argument("--clip", type=int, default=8, help="steady-state clip length for throughput")
+    p.add_argument("--checkpoint", type=Path, default=None)
+    p.add_argument("--image", type=Path, default=None, help="portrait (default: bundled)")
+    p.add_argument("--json", action="store_true", help="print one JSON object per configuration")
+    p.add_argument("--record", type=Path, nargs="?", const=Path("BENCHMARKS.md"), default=None,
+                   help="append the results to a markdown file (default BENCHMARKS.md)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from avatar.model_runtime.engine.backends import load_runtime_model
+    from avatar.model_runtime.engine.bench import BenchConfig, bf16_matmul_peak_gflops, run_bench
+
+    if args.seconds < 2:
+        raise InputError("--seconds must be at least 2")
+    for size in args.size:
+        if size % 32 or size < 64:
+            raise InputError(f"--size must be a multiple of 32, at least 64 (got {size})")
+    image = load_image(args.image if args.image is not None else asset("portrait.png"))
+    peak = bf16_matmul_peak_gflops()
+    results = []
+    for size, dtype in itertools.product(args.size, args.dtype):
+        model = load_runtime_model(args.checkpoint, dtype=dtype, size=size, image=image)
+        for steps in args.steps:
+            cfg = BenchConfig(size=size, steps=steps, dtype=dtype, seconds=args.seconds, clip=args.clip)
+            result = run_bench(model, image, cfg, peak_gflops=peak)
+            results.append(result)
+            print(json.dumps(result) if args.json else _line(result), flush=True)
+    if args.record is not None:
+        append_markdown(args.record, results)
+        print(f"appended {len(results)} result(s) to {args.record}")
+    return 0
+
+
+def _line(r: dict) -> str:
+    stages = ", ".join(f"{k} {v['ms_per_frame']} ms/frame" for k, v in r["stages"].items())
+    return (f"{r['size']}px {r['steps']} steps {r['dtype']} ({r['backend']}): {r['fps']} FPS, first clip "
+            f"{r['first_clip_ms']} ms, audio-to-frame p50 {r['audio_to_frame_ms_p50']} / p95 "
+            f"{r['audio_to_frame_ms_p95']} ms, {r['gflop_per_frame']} GFLOP/frame "
+            f"({100 * r['fraction_of_peak']:.0f}% of {r['bf16_peak_gflops']} GFLOP/s bf16 peak); {stages}")
+
+
+def append_markdown(path: Path, results: list[dict]) -> None:
+    cpu = results[0]["cpu"]
+    head = (f"\n## avatar bench, {datetime.date.today().isoformat()}: {cpu['model']} "
+            f"({cpu['cores']} cores, {', '.join(cpu['flags'])}; torch {cpu['torch']}, "
+            f"{cpu['torch_threads']} threads)\n\n"
+            "| size | steps | dtype | backend | FPS | first clip ms | a2f p50 ms | a2f p95 ms | live FPS "
+            "| GFLOP/frame | % bf16 peak | features / denoise / decode ms/frame |\n"
+            "|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+    rows = []
+    for r in results:
+        st = r["stages"]
+        per = " / ".join(str(st[k]["ms_per_frame"]) for k in ("features", "denoise", "decode"))
+        rows.append(f"| {r['size']} | {r['steps']} | {r['dtype']} | {r['backend']} | {r['fps']} | "
+                    f"{r['first_clip_ms']} | {r['audio_to_frame_ms_p50']} | {r['audio_to_frame_ms_p95']} | "
+                    f"{r['live_fps']} | {r['gflop_per_frame']} | {100 * r['fraction_of_peak']:.0f} | {per} |")
+    if not path.exists():
+        path.write_text("# Benchmarks\n\nAppend-only; each section names its machine and date.\n")
+    with path.open("a") as f:
+        f.write(head + "\n".join(rows) + "\n")
