@@ -91,11 +91,12 @@ class AudioBuffer:
 
 
 class DelayController:
-    """Chooses the playout delay: fixed, or p95 of the recent arrival latency plus a margin.
+    """Chooses the playout delay: fixed, or the p95 arrival latency plus a margin.
 
-    It grows as soon as messages come later than the delay allows (else frames are
-    skipped and audio is cut), and shrinks only while nothing is queued to play,
-    so that a load spike does not cost latency forever and no speech is cut.
+    Frames and audio are tracked apart (the later stream sets the delay). The delay
+    grows as soon as messages come later than it allows (else frames are skipped and
+    audio is cut), and shrinks only while nothing audible is queued, so that a load
+    spike does not cost latency forever and no speech is cut.
     """
 
     def __init__(self, cfg: PlayoutConfig, window: int = 100, min_samples: int = 10,
@@ -103,18 +104,20 @@ class DelayController:
         self._cfg = cfg
         self._fixed = cfg.delay_s >= 0
         self.delay_s = cfg.delay_s if self._fixed else cfg.initial_delay_s
-        self._latencies: deque = deque(maxlen=window)
+        self._latencies = {"frame": deque(maxlen=window), "audio": deque(maxlen=window)}
         self._min_samples = min_samples
         self._hysteresis = shrink_hysteresis_s
 
-    def observe(self, latency_s: float, quiet: bool = False) -> bool:
-        """Record how late (s) a frame or chunk arrived after its stamp; ``quiet``: no audio
-        is queued to play. True if the delay changed."""
-        self._latencies.append(latency_s)
-        if self._fixed or len(self._latencies) < self._min_samples:
+    def observe(self, latency_s: float, kind: str = "frame", quiet: bool = False) -> bool:
+        """Record how late (s) a ``kind`` ("frame" or "audio") message arrived after its stamp;
+        ``quiet``: nothing audible is queued to play. True if the delay changed."""
+        self._latencies[kind].append(latency_s)
+        if self._fixed:
             return False
-        want = float(np.percentile(self._latencies, 95)) + self._cfg.margin_s
-        want = min(max(want, 0.0), self._cfg.max_delay_s)
+        need = [float(np.percentile(v, 95)) for v in self._latencies.values() if len(v) >= self._min_samples]
+        if not need:
+            return False
+        want = min(max(max(need) + self._cfg.margin_s, 0.0), self._cfg.max_delay_s)
         if want > self.delay_s + 0.01 or (quiet and want < self.delay_s - self._hysteresis):
             self.delay_s = want
             return True

@@ -80,7 +80,7 @@ class FaceDisplay(AvatarNode):
     # -- callbacks ------------------------------------------------------------
     def on_image(self, msg: Image) -> None:
         stamp = _stamp(msg)
-        self._observe_latency(time.time() - stamp, "frame_latency_ms")
+        self._observe_latency(time.time() - stamp, "frame")
         if self.presenter is None:
             return
         rgb = rgb_from_image(msg.height, msg.width, msg.encoding, msg.step, msg.data)
@@ -92,16 +92,16 @@ class FaceDisplay(AvatarNode):
         if msg.sample_rate != self.cfg.sample_rate:
             raise InputError(f"speech audio at {msg.sample_rate} Hz, expected {self.cfg.sample_rate} Hz")
         stamp = _stamp(msg)
-        self._observe_latency(time.time() - stamp, "audio_latency_ms")
+        self._observe_latency(time.time() - stamp, "audio")
         self.audio_buffer.push(stamp, mono_int16(msg.samples, msg.channels))
 
     def on_state(self, msg: AvatarState) -> None:
         self.state_name = STATE_NAMES.get(msg.state, str(msg.state))
 
-    def _observe_latency(self, latency_s: float, key: str) -> None:
-        self.diag.sample(key, latency_s * 1000.0)
+    def _observe_latency(self, latency_s: float, kind: str) -> None:
+        self.diag.sample(f"{kind}_latency_ms", latency_s * 1000.0)
         quiet = not self.audio_buffer.pending_after(self.clock.media_now())
-        if self.delay.observe(latency_s, quiet):
+        if self.delay.observe(latency_s, kind, quiet):
             self.clock.delay_s = self.delay.delay_s
             self.get_logger().info(f"playout delay now {self.delay.delay_s * 1000:.0f} ms",
                                    throttle_duration_sec=2.0)
@@ -131,6 +131,12 @@ class FaceDisplay(AvatarNode):
                 "audio": self.audio_out.device_name if self.audio_out else "none (no output device)"}
 
     def close(self) -> None:
+        _, _, v = self.diag.snapshot()
+        resyncs = self.audio_out.resyncs if self.audio_out else 0
+        self.get_logger().info(
+            f"A/V offset p50 {v.get('av_offset_ms_p50', '-')} ms, p95 {v.get('av_offset_ms_p95', '-')} ms "
+            f"(scheduler clock, last 5 s); frames shown {v.get('frames_shown_total', 0)}, "
+            f"skipped {self.frames.skipped}; delay {self.clock.delay_s * 1000:.0f} ms; audio resyncs {resyncs}")
         if self.presenter is not None:
             self.presenter.stop()
         if self.web is not None:

@@ -45,10 +45,16 @@ def test_delay_controller_fixed_grows_and_shrinks_only_when_quiet():
         auto.observe(0.5)
     assert auto.delay_s == pytest.approx(0.55)
     for _ in range(200):
+        auto.observe(0.02, "audio")                         # audio comes early: frames set the delay
+    assert auto.delay_s == pytest.approx(0.55)
+    for _ in range(200):
         auto.observe(0.1, quiet=False)                      # speech queued: keep the delay
     assert auto.delay_s == pytest.approx(0.55)
     auto.observe(0.1, quiet=True)
     assert auto.delay_s == pytest.approx(0.15)
+    for _ in range(20):
+        auto.observe(0.3, "audio")                          # late audio raises it too
+    assert auto.delay_s == pytest.approx(0.35)
     capped = DelayController(PlayoutConfig(max_delay_s=1.0))
     for _ in range(20):
         capped.observe(30.0)

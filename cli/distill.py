@@ -1,0 +1,20 @@
+"""`avatar distill`: consistency-distil the teacher into a 1/2/4-step student."""
+from pathlib import Path
+
+from avatar.cli.train import add_loop_arguments, loop_config
+from avatar.core.errors import InputError
+
+
+def add_arguments(parser) -> None:
+    add_loop_arguments(parser)
+    parser.add_argument("--teacher", required=True, help="teacher checkpoint (avatar train denoiser)")
+
+
+def run(args) -> int:
+    if not Path(args.teacher).is_file():
+        raise InputError(f"teacher checkpoint not found: {args.teacher}")
+    from avatar.model_runtime.training.distill import distill
+    result = distill(args.corpus, args.teacher, loop_config(args, 32, 1e-4))
+    if result:
+        print(" ".join(f"{k}={v:.4f}" for k, v in result.items()))
+    return 0

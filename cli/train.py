@@ -1,0 +1,51 @@
+"""`avatar train autoencoder|denoiser`: resumable CPU (bf16) or torchrun DDP training."""
+from pathlib import Path
+
+from avatar.core.errors import InputError
+
+DEFAULT_BATCH = {"autoencoder": 8, "denoiser": 64}   # images / latent frames per step and process
+DEFAULT_LR = {"autoencoder": 1e-3, "denoiser": 3e-4}
+
+
+def add_loop_arguments(parser) -> None:
+    """Options shared with `avatar distill`."""
+    parser.add_argument("--corpus", required=True, help="corpus directory (avatar corpus)")
+    parser.add_argument("--out", required=True, help="run directory: train.log, state.pt, model.safetensors")
+    parser.add_argument("--steps", type=int, default=0, help="stop after N steps (0: no limit)")
+    parser.add_argument("--minutes", type=float, default=0.0, help="stop after M minutes (0: no limit)")
+    parser.add_argument("--batch", type=int, default=None, help="samples per step and process")
+    parser.add_argument("--lr", type=float, default=None)
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads per process")
+    parser.add_argument("--save-minutes", type=float, default=3.0, help="checkpoint interval")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--resume", action="store_true", help="continue from RUN_DIR/state.pt")
+
+
+def loop_config(args, batch: int, lr: float):
+    from avatar.model_runtime.training.loop import LoopConfig
+    if args.steps <= 0 and args.minutes <= 0:
+        raise InputError("give --steps or --minutes (training has no natural end)")
+    return LoopConfig(out=args.out, steps=args.steps, minutes=args.minutes, batch=args.batch or batch,
+                      lr=args.lr or lr, save_minutes=args.save_minutes, seed=args.seed, threads=args.threads,
+                      resume=args.resume)
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("what", choices=sorted(DEFAULT_BATCH), help="which network to train")
+    add_loop_arguments(parser)
+    parser.add_argument("--autoencoder", help="trained autoencoder checkpoint (denoiser only)")
+
+
+def run(args) -> int:
+    loop = loop_config(args, DEFAULT_BATCH[args.what], DEFAULT_LR[args.what])
+    if args.what == "autoencoder":
+        from avatar.model_runtime.training.autoencoder_train import train_autoencoder
+        result = train_autoencoder(args.corpus, loop)
+    else:
+        if not args.autoencoder or not Path(args.autoencoder).is_file():
+            raise InputError("train denoiser needs --autoencoder CHECKPOINT (from avatar train autoencoder)")
+        from avatar.model_runtime.training.denoiser_train import train_denoiser
+        result = train_denoiser(args.corpus, args.autoencoder, loop)
+    if result:
+        print(" ".join(f"{k}={v:.4f}" for k, v in result.items()))
+    return 0

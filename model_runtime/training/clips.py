@@ -1,0 +1,91 @@
+"""Random training clips from cached latents: latents, reference, motion frames, audio, labels."""
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from avatar.core.errors import InputError
+from avatar.model_runtime.config import SAMPLES_PER_FRAME
+from avatar.model_runtime.training.corpus_io import CorpusIO
+from avatar.model_runtime.training.latents import identity_latent_path, latent_path
+
+
+@dataclass
+class ClipBatch:
+    z: torch.Tensor            # (B,T,C,h,w) clean latents
+    ref: torch.Tensor          # (B,C,h,w) reference latents
+    motion: torch.Tensor       # (B,K,C,h,w) previous latents (noise-augmented), zeros where absent
+    motion_mask: torch.Tensor  # (B,) bool, False = start of a stream (no motion frames)
+    wave: torch.Tensor         # (B,S) speech from ctx frames before the clip to past its end
+    state: torch.Tensor        # (B,T) long
+    expression: torch.Tensor   # (B,T,10)
+
+
+class LatentClips:
+    def __init__(self, corpus_dir: str, tag: str, split: str, motion_frames: int, audio_context: int,
+                 lookahead_samples: int):
+        corpus = CorpusIO(corpus_dir)
+        self.k, self.ctx, self.look = motion_frames, audio_context, lookahead_samples
+        self.latents, self.speech, self.state, self.expr, self.refs = [], [], [], [], []
+        for clip in corpus.clips(split):
+            path = latent_path(clip.path, tag)
+            if not path.is_file():
+                continue
+            gt = clip.gt
+            self.latents.append(np.load(path, mmap_mode="r"))
+            self.speech.append(clip.load_speech().astype(np.float32))
+            n = len(self.latents[-1])
+            self.state.append(np.asarray(gt["frames"]["state"][:n], dtype=np.int64))
+            self.expr.append(np.asarray(gt["frames"]["expression"][:n], dtype=np.float32))
+            self.refs.append(np.load(identity_latent_path(corpus.root, gt["identity"], tag)).astype(np.float32))
+        if not self.latents:
+            raise InputError(f"no cached latents (tag {tag}) for split {split!r} in {corpus_dir}: "
+                             "run the latent encoding first")
+        self.lengths = np.array([len(x) for x in self.latents])
+
+    def __len__(self) -> int:
+        return len(self.latents)
+
+    def residual_std(self, n: int = 64, seed: int = 0) -> float:
+        """std of z - z_ref over random frames: EDM's sigma_data for the residual diffusion."""
+        rng = np.random.default_rng(seed)
+        diffs = []
+        for i in rng.integers(0, len(self), n):
+            j = rng.integers(0, self.lengths[i])
+            diffs.append(self.latents[i][j].astype(np.float32) - self.refs[i])
+        return float(np.std(np.stack(diffs)))
+
+    def _wave(self, i: int, t0: int, t: int) -> np.ndarray:
+        start, stop = (t0 - self.ctx) * SAMPLES_PER_FRAME, (t0 + t) * SAMPLES_PER_FRAME + self.look
+        speech = self.speech[i]
+        out = np.zeros(stop - start, np.float32)
+        lo, hi = max(start, 0), min(stop, len(speech))
+        if hi > lo:
+            out[lo - start:hi - start] = speech[lo:hi]
+        return out
+
+    def sample(self, b: int, t: int, rng: np.random.Generator, p_no_motion: float = 0.15,
+               motion_aug: float = 0.5) -> ClipBatch:
+        """b clips of t frames; motion noise std ~ U(0, motion_aug) x the residual scale."""
+        ok = np.flatnonzero(self.lengths >= t)
+        if len(ok) == 0:
+            raise InputError(f"no clip is {t} frames long")
+        fields = {name: [] for name in ClipBatch.__dataclass_fields__}
+        for i in rng.choice(ok, b):
+            t0 = int(rng.integers(0, self.lengths[i] - t + 1))
+            lat = self.latents[i]
+            has_motion = t0 >= self.k and rng.random() >= p_no_motion
+            motion = lat[t0 - self.k:t0].astype(np.float32) if has_motion else \
+                np.zeros((self.k, *lat.shape[1:]), np.float32)
+            fields["z"].append(lat[t0:t0 + t].astype(np.float32))
+            fields["ref"].append(self.refs[i])
+            fields["motion"].append(motion)
+            fields["motion_mask"].append(has_motion)
+            fields["wave"].append(self._wave(i, t0, t))
+            fields["state"].append(self.state[i][t0:t0 + t])
+            fields["expression"].append(self.expr[i][t0:t0 + t])
+        batch = ClipBatch(**{k: torch.from_numpy(np.stack(v)) for k, v in fields.items()})
+        aug = torch.from_numpy(rng.uniform(0, motion_aug, (b, 1, 1, 1, 1)).astype(np.float32))
+        noise = torch.from_numpy(rng.standard_normal(batch.motion.shape).astype(np.float32))
+        batch.motion = batch.motion + aug * noise * batch.motion_mask.view(-1, 1, 1, 1, 1)
+        return batch

@@ -1,0 +1,107 @@
+"""Train the audio encoder + denoiser teacher with the EDM objective (`avatar train denoiser`)."""
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn as nn
+from torch.nn.parallel import DistributedDataParallel as DDP
+
+from avatar.model_runtime.audio import AudioEncoder
+from avatar.model_runtime.checkpoint import load_bundle, save_bundle
+from avatar.model_runtime.conditioning import Cond, Denoiser, Reference
+from avatar.model_runtime.config import AudioConfig, BundleConfig, DenoiserConfig, EDMConfig
+from avatar.model_runtime.denoiser import DenoiserUNet
+from avatar.model_runtime.edm import edm_loss, sample_sigma
+from avatar.model_runtime.training.clips import ClipBatch, LatentClips
+from avatar.model_runtime.training.latents import checkpoint_tag, encode_corpus
+from avatar.model_runtime.training.loop import EMA, LoopConfig, Run, cleanup_distributed, setup_distributed, \
+    warmup_lr
+
+FIXED_T_STEPS = 1000   # clip length is fixed (8) first, then variable 1-16 (LLIA's schedule)
+MAX_T = 16
+
+
+class Teacher(nn.Module):
+    """Audio encoder + preconditioned denoiser, trained together (one module for DDP)."""
+
+    def __init__(self, audio_cfg: AudioConfig, den_cfg: DenoiserConfig, sigma_data: float):
+        super().__init__()
+        self.audio = AudioEncoder(audio_cfg)
+        self.denoiser = Denoiser(DenoiserUNet(den_cfg), sigma_data)
+
+    def cond(self, batch: ClipBatch) -> Cond:
+        t, ctx = batch.z.shape[1], self.audio.cfg.context_frames
+        tokens = self.audio(batch.wave, t + ctx)[:, ctx:]                # (B,T,D)
+        return Cond(tokens, batch.state, batch.expression, Reference(latent=batch.ref),
+                    batch.motion, batch.motion_mask)
+
+    def forward(self, batch: ClipBatch, sigma, generator=None):
+        return edm_loss(self.denoiser, batch.z, sigma, self.cond(batch), self.denoiser.sigma_data, generator)
+
+
+def clip_length(step: int, rng: np.random.Generator) -> int:
+    return 8 if step < FIXED_T_STEPS else int(rng.integers(1, MAX_T + 1))
+
+
+def train_denoiser(corpus_dir: str, ae_checkpoint: str, loop: LoopConfig, den_cfg: DenoiserConfig | None = None,
+                   audio_cfg: AudioConfig | None = None) -> dict:
+    rank, world = setup_distributed()
+    torch.set_num_threads(loop.threads)
+    torch.manual_seed(loop.seed)           # identical initial weights on every rank
+    if rank == 0:
+        encode_corpus(corpus_dir, ae_checkpoint, threads=loop.threads)   # no-op when cached
+    if world > 1:
+        dist.barrier()
+    run = Run(loop, rank)
+    state = run.load_state()
+    den_cfg = den_cfg or DenoiserConfig()
+    audio_cfg = audio_cfg or AudioConfig()
+    ae_cfg, ae_states, _ = load_bundle(ae_checkpoint)
+    data = LatentClips(corpus_dir, checkpoint_tag(ae_checkpoint), "train", den_cfg.motion_frames,
+                       audio_cfg.context_frames, audio_cfg.lookahead_mel * audio_cfg.hop)
+    sigma_data = state["sigma_data"] if state else data.residual_std()
+    edm = EDMConfig(sigma_data=sigma_data)
+    teacher = Teacher(audio_cfg, den_cfg, sigma_data)
+    ema = EMA(teacher, loop.ema)
+    opt = torch.optim.AdamW(teacher.parameters(), lr=loop.lr, weight_decay=0.01)
+    if state:
+        teacher.load_state_dict(state["model"])
+        ema.module.load_state_dict(state["ema"])
+        opt.load_state_dict(state["opt"])
+    run.log(f"denoiser: {sum(p.numel() for p in teacher.parameters())} params, {len(data)} clips, "
+            f"sigma_data={sigma_data:.4f}, world={world}")
+    model = DDP(teacher) if world > 1 else teacher
+    rng, gen = np.random.default_rng(loop.seed + 1000 * rank + run.step), torch.Generator().manual_seed(loop.seed + rank)
+    bundle = BundleConfig(autoencoder=ae_cfg.autoencoder, audio=audio_cfg, denoiser=den_cfg, edm=edm)
+    last = {}
+    while not run.done():
+        for group in opt.param_groups:
+            group["lr"] = warmup_lr(run.step, loop.lr)
+        t = clip_length(run.step, rng)
+        batch = data.sample(max(1, loop.batch // t), t, rng, motion_aug=0.5 * sigma_data)
+        sigma = sample_sigma(batch.z.shape[0], edm, gen)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss = model(batch, sigma, gen)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        grad = torch.nn.utils.clip_grad_norm_(teacher.parameters(), 1.0)
+        opt.step()
+        ema.update(teacher)
+        last = {"loss": loss.item(), "grad": grad.item(), "T": float(t)}
+        run.tick(last)
+        if run.should_save():
+            save_teacher(run, teacher, ema, opt, bundle, ae_states["autoencoder"], last)
+    if rank == 0:
+        save_teacher(run, teacher, ema, opt, bundle, ae_states["autoencoder"], last)
+    run.close()
+    cleanup_distributed()
+    return last
+
+
+def save_teacher(run: Run, teacher: Teacher, ema: EMA, opt, bundle: BundleConfig, ae_state: dict,
+                 last: dict) -> None:
+    run.save_state({"model": teacher.state_dict(), "ema": ema.module.state_dict(), "opt": opt.state_dict(),
+                    "sigma_data": teacher.denoiser.sigma_data})
+    save_bundle(run.dir / "model.safetensors",
+                {"autoencoder": ae_state, "audio": ema.module.audio, "denoiser": ema.module.denoiser.net},
+                bundle, extra={"step": run.step, "last": last})
+    run.log(f"saved step {run.step}")
