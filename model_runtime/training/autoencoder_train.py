@@ -8,7 +8,7 @@ from avatar.core.errors import InputError
 from avatar.model_runtime.autoencoder import Autoencoder
 from avatar.model_runtime.checkpoint import save_bundle
 from avatar.model_runtime.config import AutoencoderConfig, BundleConfig
-from avatar.model_runtime.training.corpus_io import CorpusIO, to_unit
+from avatar.model_runtime.training.corpus_io import Corpus, open_corpus, to_unit
 from avatar.model_runtime.training.loop import EMA, LoopConfig, Run, cleanup_distributed, setup_distributed, \
     warmup_lr
 
@@ -18,10 +18,10 @@ LATENT_NOISE = 0.1    # decoder sees slightly noisy latents: the denoiser's outp
 class FramePool:
     """Frames of a split held in RAM (uint8) with the index of their identity's portrait."""
 
-    def __init__(self, corpus: CorpusIO, split: str, max_frames: int, seed: int):
-        clips = corpus.clips(split)
+    def __init__(self, corpus: Corpus, split: str, max_frames: int, seed: int):
+        clips = corpus.split(split)
         if not clips:
-            raise InputError(f"corpus {corpus.root} has no clips in split {split!r}")
+            raise InputError(f"corpus {corpus.path} has no clips in split {split!r}")
         rng = np.random.default_rng(seed)
         rng.shuffle(clips)
         per_clip = max(1, max_frames // len(clips))
@@ -37,9 +37,15 @@ class FramePool:
         self.owner = np.asarray(owner)
         self.refs = np.stack([corpus.identity_image(i) for i in idents])    # (I,H,W,3)
 
-    def batch(self, n: int, rng: np.random.Generator):
+    def batch(self, n: int, rng: np.random.Generator, crop: int = 0):
+        """n random frames and their portraits, optionally the same random crop of both
+        (multiples of 8 so latent cells stay aligned): 4x cheaper steps at crop = size/2."""
         idx = rng.integers(0, len(self.frames), n)
-        return to_unit(self.frames[idx]), to_unit(self.refs[self.owner[idx]])
+        frames, refs = self.frames[idx], self.refs[self.owner[idx]]
+        if crop:
+            y, x = (rng.integers(0, (frames.shape[1] - crop) // 8 + 1, 2) * 8).tolist()
+            frames, refs = frames[:, y:y + crop, x:x + crop], refs[:, y:y + crop, x:x + crop]
+        return to_unit(frames), to_unit(refs)
 
 
 def psnr_ssim(a: torch.Tensor, b: torch.Tensor) -> tuple[float, float]:
@@ -86,9 +92,9 @@ def train_autoencoder(corpus_dir: str, loop: LoopConfig, max_frames: int = 8000)
     rank, world = setup_distributed()
     torch.set_num_threads(loop.threads)
     torch.manual_seed(loop.seed + rank)
-    corpus = CorpusIO(corpus_dir)
+    corpus = open_corpus(corpus_dir)
     run = Run(loop, rank)
-    cfg = AutoencoderConfig(size=corpus.size)
+    cfg = AutoencoderConfig(size=int(corpus.meta["size"]))
     ae = Autoencoder(cfg)
     ema = EMA(ae, loop.ema)
     opt = torch.optim.AdamW(ae.parameters(), lr=loop.lr, weight_decay=0.0)
@@ -98,14 +104,16 @@ def train_autoencoder(corpus_dir: str, loop: LoopConfig, max_frames: int = 8000)
         ema.module.load_state_dict(state["ema"])
         opt.load_state_dict(state["opt"])
     train_pool = FramePool(corpus, "train", max_frames // world, loop.seed + rank)
-    val_pool = FramePool(corpus, "val", 512, 0) if corpus.clips("val") else train_pool
+    val_pool = FramePool(corpus, "val", 512, 0) if corpus.split("val") else train_pool
     run.log(f"autoencoder: {sum(p.numel() for p in ae.parameters())} params, {len(train_pool.frames)} frames")
+    ae.to(memory_format=torch.channels_last)      # oneDNN's fast bf16 conv layout
     model = DDP(ae) if world > 1 else ae
     rng, gen = np.random.default_rng(loop.seed + rank), torch.Generator().manual_seed(loop.seed + rank)
     while not run.done():
         for group in opt.param_groups:
             group["lr"] = warmup_lr(run.step, loop.lr)
-        img, ref = train_pool.batch(loop.batch, rng)
+        img, ref = (t.contiguous(memory_format=torch.channels_last)
+                    for t in train_pool.batch(loop.batch, rng, crop=int(corpus.meta["size"]) // 2))
         with torch.autocast("cpu", dtype=torch.bfloat16):
             loss, l1 = ae_loss(model, img, ref, gen)
         opt.zero_grad(set_to_none=True)

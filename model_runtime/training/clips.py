@@ -6,7 +6,7 @@ import torch
 
 from avatar.core.errors import InputError
 from avatar.model_runtime.config import SAMPLES_PER_FRAME
-from avatar.model_runtime.training.corpus_io import CorpusIO
+from avatar.model_runtime.training.corpus_io import open_corpus
 from avatar.model_runtime.training.latents import identity_latent_path, latent_path
 
 
@@ -24,10 +24,10 @@ class ClipBatch:
 class LatentClips:
     def __init__(self, corpus_dir: str, tag: str, split: str, motion_frames: int, audio_context: int,
                  lookahead_samples: int):
-        corpus = CorpusIO(corpus_dir)
+        corpus = open_corpus(corpus_dir)
         self.k, self.ctx, self.look = motion_frames, audio_context, lookahead_samples
         self.latents, self.speech, self.state, self.expr, self.refs = [], [], [], [], []
-        for clip in corpus.clips(split):
+        for clip in corpus.split(split):
             path = latent_path(clip.path, tag)
             if not path.is_file():
                 continue
@@ -37,7 +37,7 @@ class LatentClips:
             n = len(self.latents[-1])
             self.state.append(np.asarray(gt["frames"]["state"][:n], dtype=np.int64))
             self.expr.append(np.asarray(gt["frames"]["expression"][:n], dtype=np.float32))
-            self.refs.append(np.load(identity_latent_path(corpus.root, gt["identity"], tag)).astype(np.float32))
+            self.refs.append(np.load(identity_latent_path(corpus.path, gt["identity"], tag)).astype(np.float32))
         if not self.latents:
             raise InputError(f"no cached latents (tag {tag}) for split {split!r} in {corpus_dir}: "
                              "run the latent encoding first")

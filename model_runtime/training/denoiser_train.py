@@ -69,6 +69,7 @@ def train_denoiser(corpus_dir: str, ae_checkpoint: str, loop: LoopConfig, den_cf
         opt.load_state_dict(state["opt"])
     run.log(f"denoiser: {sum(p.numel() for p in teacher.parameters())} params, {len(data)} clips, "
             f"sigma_data={sigma_data:.4f}, world={world}")
+    teacher.to(memory_format=torch.channels_last)
     model = DDP(teacher) if world > 1 else teacher
     rng, gen = np.random.default_rng(loop.seed + 1000 * rank + run.step), torch.Generator().manual_seed(loop.seed + rank)
     bundle = BundleConfig(autoencoder=ae_cfg.autoencoder, audio=audio_cfg, denoiser=den_cfg, edm=edm)

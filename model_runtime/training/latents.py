@@ -13,7 +13,7 @@ from avatar.core.errors import InputError
 from avatar.model_runtime.autoencoder import Autoencoder
 from avatar.model_runtime.checkpoint import load_bundle, load_into
 from avatar.model_runtime.config import to_dict
-from avatar.model_runtime.training.corpus_io import CorpusIO, to_unit
+from avatar.model_runtime.training.corpus_io import open_corpus, to_unit
 
 
 def checkpoint_tag(path) -> str:
@@ -55,16 +55,16 @@ def encode_corpus(corpus_dir: str, ae_checkpoint: str, splits=("train", "val"), 
     torch.set_num_threads(threads)
     if not Path(ae_checkpoint).is_file():
         raise InputError(f"autoencoder checkpoint not found: {ae_checkpoint}")
-    corpus, tag = CorpusIO(corpus_dir), checkpoint_tag(ae_checkpoint)
+    corpus, tag = open_corpus(corpus_dir), checkpoint_tag(ae_checkpoint)
     ae = load_autoencoder(ae_checkpoint)
-    clips = [c for s in splits for c in corpus.clips(s)]
+    clips = [c for s in splits for c in corpus.split(s)]
     for clip in tqdm(clips, desc=f"latents {tag}", dynamic_ncols=True):
         path = latent_path(clip.path, tag)
         if not path.is_file():
             tmp = path.with_suffix(".tmp.npy")
             np.save(tmp, encode_images(ae, clip.load_frames()))
             tmp.replace(path)
-        ident_path = identity_latent_path(corpus.root, clip.identity, tag)
+        ident_path = identity_latent_path(corpus.path, clip.identity, tag)
         if not ident_path.is_file():
             np.save(ident_path, encode_images(ae, corpus.identity_image(clip.identity)[None])[0])
     return tag
