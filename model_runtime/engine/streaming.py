@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from avatar.model_runtime.conditioning import Cond, Reference
+from avatar.model_runtime.engine.executors import cpu_stages, cuda_stages, to_host_pinned
 from avatar.model_runtime.engine.planner import ClipPlan, ClipPlanner, PlannerConfig
 from avatar.model_runtime.engine.stage import Pipeline, PipelineError
 from avatar.model_runtime.engine.timeline import (SAMPLES_PER_FRAME, SAMPLE_RATE, AudioTimeline, StepTrack,
@@ -54,7 +55,8 @@ class _Job:
     expression: torch.Tensor       # (1, n, 10)
     tokens: torch.Tensor | None = None
     latents: torch.Tensor | None = None   # (1, n, C, h, w)
-    rgb: np.ndarray | None = None          # (n, H, W, 3)
+    rgb: np.ndarray | torch.Tensor | None = None   # (n, H, W, 3) uint8
+    cuda_event: object = None                      # set by the CUDA executor
 
 
 class StreamingEngine:
@@ -110,8 +112,10 @@ class StreamingEngine:
     # --- lifecycle ----------------------------------------------------------------------
     def start(self) -> None:
         self.origin = time.monotonic()
-        self.pipeline = Pipeline([("features", self._features), ("denoise", self._denoise),
-                                  ("decode", self._decode)], depth=self.config.depth)
+        stages = [("features", self._features), ("denoise", self._denoise), ("decode", self._decode)]
+        device = getattr(self.model, "device", torch.device("cpu"))
+        stages = cuda_stages(stages, device) if device.type == "cuda" else cpu_stages(stages)
+        self.pipeline = Pipeline(stages, depth=self.config.depth)
         self._driver = threading.Thread(target=self._drive, name="engine-driver", daemon=True)
         self._driver.start()
 
@@ -217,10 +221,14 @@ class StreamingEngine:
         return job
 
     def _decode(self, job: _Job) -> _Job:
-        job.rgb = self.model.decode(job.latents[0], job.ref).numpy()
+        job.rgb = to_host_pinned(self.model.decode(job.latents[0], job.ref))   # (n, H, W, 3) uint8
         return job
 
     def _emit(self, job: _Job) -> Iterator[Frame]:
+        event = getattr(job, "cuda_event", None)
+        if event is not None:
+            event.synchronize()          # the pinned copy of the decoded frames has landed
+        job.rgb = job.rgb.numpy() if isinstance(job.rgb, torch.Tensor) else job.rgb
         now = time.monotonic()
         plan = job.plan
         for k in range(plan.skipped):
