@@ -8,7 +8,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
 APT_PACKAGES=(python3 python3-venv python3-dev cmake g++ make espeak-ng libespeak-ng1 ffmpeg
-  libportaudio2 sox xvfb x11-apps imagemagick chromium git)
+  libportaudio2 sox xvfb chromium pulseaudio git)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

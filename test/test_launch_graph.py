@@ -1,0 +1,77 @@
+"""`avatar launch` runs the whole node graph as separate processes over real DDS.
+
+An rclpy client that is not part of the package watches /avatar/state and
+/avatar/image while the graph speaks an espeak-ng sentence, records it to MP4,
+and exits 0 after --duration. The frame generator runs a tiny random model here
+(speed and plumbing, not looks); the trained model's behaviour is checked by
+`avatar eval` (MODEL_CARD.md).
+"""
+import subprocess
+import sys
+import time
+
+import av
+import numpy as np
+import pytest
+import yaml
+
+from engine_fixtures import save_portrait, save_tiny_checkpoint
+from ros_helpers import make_executor, spin_until
+
+pytestmark = [pytest.mark.ros, pytest.mark.slow]
+REPO_CONFIG = __import__("pathlib").Path(__file__).resolve().parents[1] / "config" / "avatar.yaml"
+DURATION = 15.0
+
+
+@pytest.fixture
+def graph_files(tmp_path):
+    speech = tmp_path / "speech.wav"
+    # ~1 s of silence, then speech, then silence again: states go idle -> speaking -> idle.
+    text = "Hello! I am the avatar, and I am speaking to you right now, in a calm voice."
+    subprocess.run(["espeak-ng", "-g", "4", "-w", str(speech), text], check=True)
+    config = yaml.safe_load(REPO_CONFIG.read_text())
+    config["frame_generator"]["ros__parameters"].update(
+        checkpoint=save_tiny_checkpoint(tmp_path / "tiny.safetensors"), size=64, dtype="fp32",
+        portrait=save_portrait(tmp_path / "face.png"))
+    path = tmp_path / "avatar.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return {"speech": speech, "config": path, "out": tmp_path / "out.mp4"}
+
+
+def test_launch_graph_end_to_end(graph_files, rclpy_context):
+    import rclpy
+    from sensor_msgs.msg import Image
+
+    from avatar.msg import AvatarState
+    from avatar.nodes.toolkit import QOS
+
+    probe = rclpy.create_node("outside_client", context=rclpy_context)
+    states, images = [], []
+    probe.create_subscription(AvatarState, "/avatar/state", lambda m: states.append(m.state), QOS.state)
+    probe.create_subscription(Image, "/avatar/image", lambda m: images.append(time.monotonic()), QOS.image)
+    executor = make_executor(rclpy_context, probe)
+    t0 = time.monotonic()
+    launch = subprocess.Popen([sys.executable, "-m", "avatar.cli.main", "launch", "--config",
+                               str(graph_files["config"]), "--speech", str(graph_files["speech"]),
+                               "--display", "none", "--record", str(graph_files["out"]),
+                               "--duration", str(DURATION)])
+    try:
+        spin_until(executor, lambda: launch.poll() is not None, DURATION + 60)
+    finally:
+        if launch.poll() is None:
+            launch.kill()
+        probe.destroy_node()
+    assert launch.returncode == 0
+    assert time.monotonic() - t0 < DURATION + 45
+    assert AvatarState.SPEAKING in states and AvatarState.IDLE in states, set(states)
+    steady = [t for t in images if t > images[0] + 2.0]
+    rate = (len(steady) - 1) / (steady[-1] - steady[0])
+    print(f"\n[bench] /avatar/image seen by an outside client: {rate:.1f} FPS")
+    assert rate >= 20, f"only {rate:.1f} FPS of frames"
+    with av.open(str(graph_files["out"])) as c:
+        n_frames = sum(1 for _ in c.decode(video=0))
+    with av.open(str(graph_files["out"])) as c:
+        audio_s = sum(f.samples for f in c.decode(audio=0)) / c.streams.audio[0].rate
+    # The recorder starts after the graph is up and stops at --duration.
+    assert 25 * (DURATION - 8) <= n_frames <= 25 * DURATION + 5, n_frames
+    assert abs(audio_s - n_frames / 25) < 0.2
