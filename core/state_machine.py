@@ -145,9 +145,10 @@ class StampAligner:
     """Maps a channel's chunk stamps onto the local clock when they are far off.
 
     Stamps should already be local time (same machine, or synced clocks). A new
-    stream whose end is more than ``max_skew_s`` away from ``now`` (an unsynced
-    sender, a replayed bag, a zero stamp) is shifted to end now; chunks that
-    continue it keep that shift, so audio sent ahead of time stays ahead.
+    stream whose first chunk neither overlaps the last ``max_skew_s`` nor starts
+    within ``max_skew_s`` ahead (an unsynced sender, a replayed bag, a zero
+    stamp) is shifted to start now; chunks that continue it keep that shift, so
+    audio sent ahead of time stays ahead.
     """
 
     def __init__(self, max_skew_s: float = 2.0, max_gap_s: float = 0.25):
@@ -160,7 +161,8 @@ class StampAligner:
         continues = self._expected is not None and abs(stamp - self._expected) <= self.max_gap_s
         changed = False
         if not continues:
-            offset = now - (stamp + duration) if abs(stamp + duration - now) > self.max_skew_s else 0.0
+            plausible = now - self.max_skew_s - duration <= stamp <= now + self.max_skew_s
+            offset = 0.0 if plausible else now - stamp
             changed = abs(offset - self.offset) > 1e-3
             self.offset = offset
         self._expected = stamp + duration
