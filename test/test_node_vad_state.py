@@ -151,7 +151,7 @@ def test_bad_chunks_are_dropped_and_the_node_keeps_working(rig, utterance, capfd
     probe.stream(ex, ("user",), to_int16(resample(utterance, 16000, 22050)), rate=22050, chunk_s=0.01, until=1.5)
     assert any(m.state == LISTENING for _, m in probe.states)
     assert spin_until(ex, lambda: probe.dropped() == 4, 5), probe.dropped()
-    assert "dropped: audio chunk with invalid sample_rate 0" in capfd.readouterr().err
+    assert "dropped: audio chunk with invalid" in capfd.readouterr().err   # throttled: one line per second
 
 
 def test_parameters_validated_and_barge_in_rule(rig, utterance):
