@@ -23,13 +23,14 @@ def _stamp(msg) -> float:
 
 class FaceDisplay(AvatarNode):
     PARAMS = (
-        Param("mode", "window", "where the face is shown", choices=("window", "web", "none")),
-        Param("host", "127.0.0.1", "web mode: address to serve on (0.0.0.0 exposes it to the network)"),
-        Param("port", 8080, "web mode: HTTP port (0 = any free port, logged)", range=(0, 65535)),
+        Param("mode", "window", "where the face is shown", choices=("window", "web", "none"), read_only=True),
+        Param("host", "127.0.0.1", "web mode: address to serve on (0.0.0.0 exposes it to the network)",
+              read_only=True),
+        Param("port", 8080, "web mode: HTTP port (0 = any free port, logged)", range=(0, 65535), read_only=True),
         Param("jpeg_quality", 85, "web mode: JPEG quality of the MJPEG stream", range=(10, 100)),
-        Param("fullscreen", True, "window mode: fullscreen (else an 800x600 window)"),
-        Param("audio", True, "play the speech audio through the default sound device"),
-        Param("audio_device", "", "PortAudio output device name or index; empty = default"),
+        Param("fullscreen", True, "window mode: fullscreen (else an 800x600 window)", read_only=True),
+        Param("audio", True, "play the speech audio through the default sound device", read_only=True),
+        Param("audio_device", "", "PortAudio output device name or index; empty = default", read_only=True),
         Param("delay_ms", -1.0, "playout delay after the stamps; -1 = automatic from measured latency",
               range=(-1.0, 5000.0)),
         Param("sample_rate", 16000, "speech audio sample rate", range=(8000, 48000), read_only=True),
@@ -76,6 +77,13 @@ class FaceDisplay(AvatarNode):
             self.audio_out = None
         else:
             self.get_logger().info(f"playing speech audio on '{self.audio_out.device_name}'")
+
+    def on_parameters_changed(self, changed: dict) -> None:
+        if "delay_ms" in changed:
+            # A lip-sync trim at run time: a new controller, applied to the clock at once.
+            self.cfg.delay_s = changed["delay_ms"] / 1000.0
+            self.delay = DelayController(self.cfg)
+            self.clock.delay_s = self.delay.delay_s
 
     # -- callbacks ------------------------------------------------------------
     def on_image(self, msg: Image) -> None:

@@ -39,9 +39,10 @@ def _stamp(msg) -> float:
 
 class Recorder(AvatarNode):
     PARAMS = (
-        Param("path", "", "output: an .mp4 file, or a rosbag2 directory for mcap"),
-        Param("format", "auto", "auto = mp4 for *.mp4 paths, else mcap", choices=("auto", "mp4", "mcap")),
-        Param("overwrite", False, "replace an existing MP4 (bags are never overwritten)"),
+        Param("path", "", "output: an .mp4 file, or a rosbag2 directory for mcap", read_only=True),
+        Param("format", "auto", "auto = mp4 for *.mp4 paths, else mcap", choices=("auto", "mp4", "mcap"),
+              read_only=True),
+        Param("overwrite", False, "replace an existing MP4 (bags are never overwritten)", read_only=True),
         Param("fps", 25, "MP4 frame rate", range=(1, 120), read_only=True),
         Param("sample_rate", 16000, "MP4 audio sample rate (speech chunks must match)",
               range=(8000, 48000), read_only=True),

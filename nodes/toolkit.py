@@ -15,6 +15,7 @@ from typing import Any
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
+from rclpy._rclpy_pybind11 import RCLError
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -189,6 +190,11 @@ def run_node(node_class: type[AvatarNode], args: list[str] | None = None, thread
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except RCLError:
+        # A signal that lands while spin() builds its wait set surfaces as RCLError
+        # ("context is not valid") instead of ExternalShutdownException: same shutdown.
+        if rclpy.ok():
+            raise
     except (AvatarError, rclpy.exceptions.ParameterException) as err:
         print(f"{node_class.__name__}: error: {err}", file=sys.stderr)
         return 1

@@ -118,3 +118,16 @@ def test_web_mode_in_headless_chromium(ros, tmp_path):
     score, mean_error = _locate(shot, FACE)
     assert score > 0.9 and mean_error < 12, f"the page does not show the face ({score=:.2f}, {mean_error=:.1f})"
     assert f"web view on {url}" in log
+
+
+@pytest.mark.parametrize("params,env_extra,message", [
+    ({"mode": "bogus"}, {}, "is not one of"),
+    ({"mode": "window"}, {"DISPLAY": ""}, "needs a display"),
+    ({"mode": "web", "port": 70000}, {}, "out of range"),
+])
+def test_bad_configuration_is_one_line_error(ros, tmp_path, params, env_extra, message):
+    env = dict(ros, **env_extra)
+    proc = start_node("face_display", params, env, tmp_path / "log")
+    assert proc.wait(30) == 1
+    text = (tmp_path / "log").read_text()
+    assert message in text and "Traceback" not in text, text
