@@ -1,6 +1,6 @@
 """avatar eval: score a video with the bundled face estimator, or train / score the estimator.
 
-    avatar eval --video V.mp4 [--audio A.wav] [--gt gt.json] [--reference IMG] [--json]
+    avatar eval --video V.mp4 [--audio A.wav] [--user-audio U.wav] [--gt gt.json] [--reference IMG] [--json]
     avatar eval --train-estimator --corpus DIR --out PATH [--steps N]
     avatar eval --score-estimator --corpus DIR [--weights PATH] [--json]
 """
@@ -12,6 +12,7 @@ from avatar.core.errors import InputError
 def add_arguments(parser) -> None:
     parser.add_argument("--video", help="video to score (any container PyAV reads, 25 fps)")
     parser.add_argument("--audio", help="the avatar's speech (default: the video's own audio track)")
+    parser.add_argument("--user-audio", help="the other person's voice (listening labels when there is no --gt)")
     parser.add_argument("--gt", help="corpus gt.json for the same frames (gt sync, stillness, expression)")
     parser.add_argument("--reference", help="portrait the video was generated from (identity vs reference)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -46,8 +47,8 @@ def _score(corpus: str | None, weights: str | None, as_json: bool) -> int:
     return 0
 
 
-def _evaluate(video: str | None, audio: str | None, gt_path: str | None, reference: str | None,
-              weights: str | None, max_lag: int, as_json: bool) -> int:
+def _evaluate(video: str | None, audio: str | None, user_audio: str | None, gt_path: str | None,
+              reference: str | None, weights: str | None, max_lag: int, as_json: bool) -> int:
     from avatar.core.audio_io import load_audio
     from avatar.model_runtime.evaluation import media
     from avatar.model_runtime.evaluation.estimator import load_estimator
@@ -62,9 +63,10 @@ def _evaluate(video: str | None, audio: str | None, gt_path: str | None, referen
     gt = media.read_gt(gt_path) if gt_path else None
     if speech is None and gt is None:
         raise InputError(f"{video} has no audio track: pass --audio WAV (or --gt gt.json)")
+    user = load_audio(user_audio) if user_audio else None
     ref = media.read_image(reference) if reference else None
-    check_inputs(frames, speech, gt)          # before loading weights: bad input fails fast
-    result = evaluate_video(frames, speech, gt, ref, load_estimator(weights), max_lag=max_lag)
+    check_inputs(frames, speech, gt, user)    # before loading weights: bad input fails fast
+    result = evaluate_video(frames, speech, gt, ref, load_estimator(weights), max_lag=max_lag, user=user)
     print(json.dumps(result, indent=1) if as_json else format_table(result))
     return 0
 
@@ -74,4 +76,5 @@ def run(args) -> int:
         return _train(args.corpus, args.out, args.steps, args.seed)
     if args.score_estimator:
         return _score(args.corpus, args.weights, args.json)
-    return _evaluate(args.video, args.audio, args.gt, args.reference, args.weights, args.max_lag, args.json)
+    return _evaluate(args.video, args.audio, args.user_audio, args.gt, args.reference, args.weights,
+                     args.max_lag, args.json)

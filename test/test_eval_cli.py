@@ -3,41 +3,19 @@ import json
 import subprocess
 import sys
 
-import av
 import numpy as np
 import pytest
 import soundfile as sf
 
 from avatar.cli.main import main
-
-
-def write_mp4(path, frames, audio=None, fps=25):
-    """H.264 video from (T, H, W, 3) uint8 frames, optionally with 16 kHz mono AAC audio."""
-    with av.open(str(path), "w") as out:
-        vs = out.add_stream("libx264", rate=fps)
-        vs.width, vs.height, vs.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
-        streams = [vs]
-        if audio is not None:
-            aud = out.add_stream("aac", rate=16000, layout="mono")
-            streams.append(aud)
-        for f in frames:
-            for p in vs.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
-                out.mux(p)
-        if audio is not None:
-            af = av.AudioFrame.from_ndarray(audio[None].astype(np.float32), format="flt", layout="mono")
-            af.sample_rate = 16000
-            for p in aud.encode(af):
-                out.mux(p)
-        for s in streams:
-            for p in s.encode(None):
-                out.mux(p)
+from avatar.model_runtime.corpus.writer import write_video
 
 
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory):
     d = tmp_path_factory.mktemp("clip")
     frames = np.random.default_rng(0).integers(0, 255, (30, 64, 64, 3), dtype=np.uint8)
-    write_mp4(d / "silent.mp4", frames)
+    write_video(d / "silent.mp4", frames)             # H.264, no audio track
     sf.write(d / "speech.wav", np.zeros(30 * 640, np.float32), 16000)
     sf.write(d / "short.wav", np.zeros(5 * 640, np.float32), 16000)
     keys = ("mouth_open", "mouth_width", "smile", "brow", "eye_open", "gaze_x", "gaze_y",
@@ -60,6 +38,8 @@ def run_eval(capsys, *args):
     (["--video", "{d}/notes.txt"], "cannot decode video"),
     (["--video", "{d}/speech.wav", "--audio", "{d}/speech.wav"], "no video stream"),
     (["--video", "{d}/silent.mp4"], "no audio track"),
+    (["--video", "{d}/silent.mp4", "--audio", "{d}/speech.wav", "--user-audio", "{d}/short.wav"],
+     "they must match"),
     (["--video", "{d}/silent.mp4", "--audio", "{d}/missing.wav"], "not found"),
     (["--video", "{d}/silent.mp4", "--audio", "{d}/short.wav"], "they must match"),
     (["--video", "{d}/silent.mp4", "--gt", "{d}/gt_short.json"], "length mismatch"),

@@ -38,7 +38,7 @@ def test_audio_envelope_follows_loudness_and_pads():
     wave = np.zeros(40 * 640, np.float32)                 # shorter than 50 frames: zero padded
     t = np.arange(10 * 640) / 16000
     wave[10 * 640:20 * 640] = 0.5 * np.sin(2 * np.pi * 200 * t)
-    env = metrics.audio_envelope(wave, n)
+    env = metrics.audio_envelope(wave, n, power=1.0)
     assert env.shape == (n,)
     assert env[12:18].min() > 0.3 and env[:8].max() < 1e-6 and env[22:].max() < 1e-6
     assert abs(int(np.argmax(env > 0.2)) - 10) <= 1

@@ -29,13 +29,18 @@ class AugmentConfig:
     noise_std: float = 0.03
 
 
+def jpeg_roundtrip(rgb: np.ndarray, quality: int) -> np.ndarray:
+    """Encode and decode one (S, S, 3) uint8 RGB frame as JPEG (OpenCV wants BGR)."""
+    ok, buf = cv2.imencode(".jpg", rgb[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
+    return cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1]
+
+
 def jpeg(frames: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
     """Re-encode a random subset of (B, S, S, 3) uint8 frames as JPEG."""
     out = frames.copy()
     for i in np.flatnonzero(rng.random(len(frames)) < cfg.p_jpeg):
         q = int(rng.integers(*cfg.jpeg_quality))
-        ok, buf = cv2.imencode(".jpg", out[i], [cv2.IMWRITE_JPEG_QUALITY, q])
-        out[i] = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)   # channel order is irrelevant here
+        out[i] = jpeg_roundtrip(out[i], q)
     return out
 
 

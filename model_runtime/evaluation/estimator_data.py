@@ -21,7 +21,7 @@ def clip_targets(gt: dict) -> np.ndarray:
     return np.stack([np.asarray(gt["frames"][k], np.float32) for k in PARAM_NAMES], axis=1)
 
 
-def sample_split(clips: list, size: int, stride: int, max_frames: int, seed: int = 0,
+def sample_split(clips: list, size: int, crop: float, stride: int, max_frames: int, seed: int = 0,
                  log=print) -> FrameSet:
     """Every `stride`-th frame (random phase) of clips in random order, up to max_frames.
 
@@ -42,7 +42,7 @@ def sample_split(clips: list, size: int, stride: int, max_frames: int, seed: int
         if len(y) != len(frames):
             raise AvatarError(f"clip {ci}: gt has {len(y)} frames, video {len(frames)}")
         pick = np.arange(int(rng.integers(stride)), len(frames), stride)[:max_frames - total]
-        images.append(prepare_frames(frames[pick], size))
+        images.append(prepare_frames(frames[pick], size, crop))
         targets.append(y[pick])
         ident.append(np.full(len(pick), index[clip.identity]))
         clip_ids.append(np.full(len(pick), ci))

@@ -18,12 +18,12 @@ def format_table(result: dict) -> str:
              "lip sync (estimated mouth aperture):",
              _lag_row("vs ground-truth aperture", sync["gt"]),
              _lag_row("vs audio loudness", sync["audio"]),
-             _lag_row("(gt aperture vs audio)", sync["gt_vs_audio"]),
-             "mouth stillness (mean |d aperture| per frame):"]
+             _lag_row("(gt aperture vs audio)", sync["gt_vs_audio"])]
     if still is None:
-        lines.append("  n/a")
+        lines.append("mouth stillness: n/a")
     else:
-        lines += [f"  speaking {_f(still['speaking_motion'], '.4f')}",
+        lines += [f"mouth stillness (mean |d aperture| per frame, states from {still['source']}):",
+                  f"  speaking {_f(still['speaking_motion'], '.4f')}",
                   f"  listening {_f(still['listening_motion'], '.4f')}  "
                   f"ratio to speaking {_f(still['listening_ratio'])}",
                   f"  idle {_f(still['idle_motion'], '.4f')}  ratio to speaking {_f(still['idle_ratio'])}"]
@@ -31,7 +31,7 @@ def format_table(result: dict) -> str:
     if expr is None:
         lines.append("  n/a")
     else:
-        lines.append(f"  mean r {_f(expr['r_mean'])}")
+        lines.append(f"  mean r {_f(expr['r_mean'])}  (ground-truth parameters: {_f(expr['r_mean_gt'])})")
         lines += [f"  {name:<12} {_f(r)}" for name, r in expr["per_control"].items() if r is not None]
     lines += [f"drift (first vs last {drift['window_s']:.1f} s): similarity {_f(drift['similarity'])}",
               f"  colour {_f(drift['colour'])}  identity {_f(drift['identity'])}  "

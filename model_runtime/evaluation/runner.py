@@ -12,12 +12,15 @@ from avatar.model_runtime.evaluation.estimator import Estimates, FaceEstimator, 
 from avatar.model_runtime.evaluation.media import check_audio_length, check_gt
 
 FPS = 25
-# Commanded expression control -> (measured gt.json/estimator key, sign).
+# Commanded expression control -> (measured gt.json/estimator key, sign). The corpus renders
+# smile - frown as "smile", brow_raise - brow_furrow as "brow", and squint narrows the eyes.
 EXPRESSION_PAIRS: dict[str, tuple[str, float]] = {
     "smile": ("smile", 1.0),
+    "frown": ("smile", -1.0),
     "brow_raise": ("brow", 1.0),
     "brow_furrow": ("brow", -1.0),
     "eye_open": ("eye_open", 1.0),
+    "eye_squint": ("eye_open", -1.0),
     "gaze_x": ("gaze_x", 1.0),
     "gaze_y": ("gaze_y", 1.0),
     "head_nod": ("head_pitch", 1.0),
@@ -40,10 +43,16 @@ def sync_metrics(aperture: np.ndarray, speech: np.ndarray | None, gt: dict | Non
 
 
 def expression_metrics(est: Estimates, gt: dict) -> dict:
+    """Commanded vs measured; r_mean_gt is the same score for the ground-truth parameters (the ceiling)."""
     commanded_all = np.asarray(gt["frames"]["expression"], np.float64)      # (T, 10)
     commanded = {name: commanded_all[:, EXPRESSION_INDEX[name]] for name in EXPRESSION_PAIRS}
-    measured = {name: sign * est.params[key] for name, (key, sign) in EXPRESSION_PAIRS.items()}
-    return metrics.efficacy(commanded, measured)
+
+    def measured(source):
+        return {name: sign * np.asarray(source[key], np.float64) for name, (key, sign) in EXPRESSION_PAIRS.items()}
+
+    out = metrics.efficacy(commanded, measured(est.params))
+    out["r_mean_gt"] = metrics.efficacy(commanded, measured(gt["frames"]))["r_mean"]
+    return out
 
 
 def drift_metrics(frames: np.ndarray, est: Estimates, reference_embedding: np.ndarray | None) -> dict:
@@ -70,14 +79,34 @@ def drift_metrics(frames: np.ndarray, est: Estimates, reference_embedding: np.nd
     return out
 
 
-def stillness_metrics(aperture: np.ndarray, gt: dict | None, notes: list[str]) -> dict | None:
-    if gt is None:
-        notes.append("stillness needs state labels: pass --gt (offline state detection is not wired in yet)")
+def vad_frame_states(speech: np.ndarray, user: np.ndarray | None, n_frames: int) -> np.ndarray:
+    """(T,) state per frame from the `avatar states` logic (silero-vad on both voices)."""
+    from avatar.core.states import recording_states
+    from avatar.core.vad import VadConfig
+    centres = (np.arange(n_frames) + 0.5) / FPS
+    state = np.zeros(n_frames, int)
+    for seg in recording_states(speech, user, VadConfig()):
+        state[(centres >= seg.start) & (centres < seg.end)] = int(seg.state)
+    return state
+
+
+def stillness_metrics(aperture: np.ndarray, gt: dict | None, speech: np.ndarray | None,
+                      user: np.ndarray | None, notes: list[str]) -> dict | None:
+    """States from gt.json when given, else detected from the audio like `avatar states`."""
+    if gt is not None:
+        states, source = np.asarray(gt["frames"]["state"], int), "gt"
+    elif speech is not None:
+        states, source = vad_frame_states(speech, user, len(aperture)), "vad"
+        if user is None:
+            notes.append("stillness: no user audio, so non-speaking frames count as idle")
+    else:
+        notes.append("stillness needs state labels: pass --gt or audio")
         return None
-    return metrics.stillness(aperture, np.asarray(gt["frames"]["state"], int))
+    return {"source": source, **metrics.stillness(aperture, states)}
 
 
-def check_inputs(frames: np.ndarray, speech: np.ndarray | None, gt: dict | None) -> None:
+def check_inputs(frames: np.ndarray, speech: np.ndarray | None, gt: dict | None,
+                 user: np.ndarray | None = None) -> None:
     """Raise InputError unless frames, audio and ground truth describe the same video."""
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
         raise InputError(f"frames must be (T, H, W, 3) uint8, got {frames.dtype} {frames.shape}")
@@ -85,20 +114,22 @@ def check_inputs(frames: np.ndarray, speech: np.ndarray | None, gt: dict | None)
         raise InputError(f"the video is too short to evaluate ({len(frames)} frames, need >= 10)")
     if gt is not None:
         check_gt(gt, len(frames))
-    if speech is not None:
-        check_audio_length(speech, len(frames))
+    for wave in (speech, user):
+        if wave is not None:
+            check_audio_length(wave, len(frames))
 
 
 def evaluate_video(frames: np.ndarray, speech: np.ndarray | None = None, gt: dict | None = None,
                    reference: np.ndarray | None = None, estimator: FaceEstimator | None = None,
-                   max_lag: int = 5) -> dict:
+                   max_lag: int = 5, user: np.ndarray | None = None) -> dict:
     """Score a 25 fps video given as (T, H, W, 3) uint8 RGB.
 
     speech: the avatar's voice, 16 kHz mono float32, sample 0 = start of frame 0.
+    user: the other person's voice, same format (only used for listening labels without gt).
     gt: a corpus gt.json dict for the same frames. reference: the portrait, (H, W, 3) uint8 RGB.
     """
     frames = np.asarray(frames)
-    check_inputs(frames, speech, gt)
+    check_inputs(frames, speech, gt, user)
     model = estimator if estimator is not None else load_estimator()
     est = estimate(model, frames)
     ref_emb = estimate(model, reference[None]).embedding[0] if reference is not None else None
@@ -113,7 +144,7 @@ def evaluate_video(frames: np.ndarray, speech: np.ndarray | None = None, gt: dic
         "fps": FPS,
         "duration_s": len(frames) / FPS,
         "sync": sync_metrics(aperture, speech, gt, max_lag),
-        "stillness": stillness_metrics(aperture, gt, notes),
+        "stillness": stillness_metrics(aperture, gt, speech, user, notes),
         "expression": expression_metrics(est, gt) if gt is not None else None,
         "drift": drift_metrics(frames, est, ref_emb),
         "flicker": metrics.flicker(frames),

@@ -6,13 +6,12 @@ Reports Pearson r and MAE per parameter on clean frames and on degraded ones (bl
 what a generated frame looks like), per-clip aperture r, and how well the identity embedding
 separates identities (ROC AUC of same- vs different-identity cosine).
 """
-import cv2
 import numpy as np
 import torch
 from scipy.stats import rankdata
 
 from avatar.model_runtime.evaluation import metrics
-from avatar.model_runtime.evaluation.augment import gaussian_blur
+from avatar.model_runtime.evaluation.augment import gaussian_blur, jpeg_roundtrip
 from avatar.model_runtime.evaluation.estimator import FaceEstimator, estimate
 from avatar.model_runtime.evaluation.estimator_data import sample_split
 
@@ -23,8 +22,7 @@ def degrade(images: np.ndarray, sigma: float = 1.0, quality: int = 50) -> np.nda
     x = gaussian_blur(x, sigma).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
     out = np.empty_like(x)
     for i, f in enumerate(x):
-        out[i] = cv2.imdecode(cv2.imencode(".jpg", f, [cv2.IMWRITE_JPEG_QUALITY, quality])[1],
-                              cv2.IMREAD_UNCHANGED)
+        out[i] = jpeg_roundtrip(f, quality)
     return out
 
 
@@ -63,7 +61,7 @@ def identity_separation(emb: np.ndarray, identity: np.ndarray, clip: np.ndarray)
 
 
 def score(model: FaceEstimator, clips: list, stride: int = 2, max_frames: int = 20000, log=print) -> dict:
-    data = sample_split(clips, model.cfg.input_size, stride, max_frames, seed=1, log=None)
+    data = sample_split(clips, model.cfg.input_size, model.cfg.crop, stride, max_frames, seed=1, log=None)
     names = model.cfg.params
     clean = estimate(model, data.images)
     degraded = estimate(model, degrade(data.images))

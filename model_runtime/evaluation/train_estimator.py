@@ -95,8 +95,8 @@ def train_estimator(corpus_dir: str, out: str, cfg: TrainConfig, log=print) -> d
     torch.manual_seed(cfg.seed)
     corpus = open_corpus(corpus_dir)
     t0 = time.time()
-    size = cfg.estimator.input_size
-    data = sample_split(corpus.split("train"), size, cfg.frame_stride, cfg.max_frames, cfg.seed, log)
+    size, crop = cfg.estimator.input_size, cfg.estimator.crop
+    data = sample_split(corpus.split("train"), size, crop, cfg.frame_stride, cfg.max_frames, cfg.seed, log)
     log(f"train frames: {len(data.images)} from {len(np.unique(data.clip))} clips, "
         f"{len(data.identities)} identities ({time.time() - t0:.0f}s)")
     est_cfg = replace(cfg.estimator, target_mean=tuple(map(float, data.targets.mean(0))),
