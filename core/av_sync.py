@@ -73,7 +73,7 @@ class AudioBuffer:
         index = round(stamp_s * self.sample_rate)
         with self._lock:
             return any(s + len(c) > index and peak > level
-                       for s, c, peak in zip(self._starts, self._chunks, self._peaks))
+                       for s, c, peak in zip(self._starts, self._chunks, self._peaks, strict=True))
 
     def read(self, start: int, n: int) -> np.ndarray:
         """Samples [start, start + n) as float32 (n,); silence where nothing was received."""
@@ -82,7 +82,7 @@ class AudioBuffer:
             # Everything that ends before ``start`` has been played or is too late.
             while self._starts and self._starts[0] + len(self._chunks[0]) <= start:
                 self._drop_first()
-            for s, chunk in zip(self._starts, self._chunks):
+            for s, chunk in zip(self._starts, self._chunks, strict=True):
                 if s >= start + n:
                     break
                 lo, hi = max(s, start), min(s + len(chunk), start + n)

@@ -12,7 +12,6 @@ from contextlib import contextmanager
 import av
 import cv2
 import numpy as np
-import pytest
 
 SIZE = 128
 FPS = 25
@@ -124,9 +123,9 @@ def ros_env(**extra) -> dict:
     return env
 
 
-@pytest.fixture
-def ros(monkeypatch) -> dict:
-    """Environment for this test's nodes (also applied to this process, for the Source)."""
+def ros_setup(monkeypatch) -> dict:
+    """Environment for one test's nodes (also applied to this process, for the Source).
+    Test modules wrap it in a ``ros`` fixture."""
     env = ros_env()
     monkeypatch.setenv("ROS_DOMAIN_ID", env["ROS_DOMAIN_ID"])
     monkeypatch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")

@@ -23,12 +23,17 @@ import time
 import av
 import numpy as np
 import pytest
-from av_fixtures import FPS, RATE, Source, click_track, onsets_s, ros, start_node, stop_node, xvfb  # noqa: F401
+from av_fixtures import FPS, RATE, Source, click_track, onsets_s, ros_setup, start_node, stop_node, xvfb
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow,
               pytest.mark.skipif(not shutil.which("pulseaudio"), reason="needs pulseaudio (loopback sound)")]
 FLASH_EVERY = 25            # frames: one flash per second, at frame 12, 37, ...
 W, H = 320, 240
+
+
+@pytest.fixture
+def ros(monkeypatch) -> dict:
+    return ros_setup(monkeypatch)
 
 
 def _frame(i: int) -> np.ndarray:

@@ -12,7 +12,7 @@ import urllib.request
 import cv2
 import numpy as np
 import pytest
-from av_fixtures import (RATE, Source, click_track, grab_screen, ros, start_node, stop_node,  # noqa: F401
+from av_fixtures import (RATE, Source, click_track, free_port, grab_screen, ros_setup, start_node, stop_node,
                          synthetic_frame, xvfb)
 
 from avatar.core.window_view import letterbox_rect
@@ -22,6 +22,11 @@ FACE = synthetic_frame(0, 256)
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
                   "--hide-scrollbars"]
+
+
+@pytest.fixture
+def ros(monkeypatch) -> dict:
+    return ros_setup(monkeypatch)
 
 
 def _require(tool: str) -> str:
@@ -100,7 +105,6 @@ def _locate(shot: np.ndarray, face: np.ndarray) -> tuple[float, np.ndarray]:
 
 def test_web_mode_in_headless_chromium(ros, tmp_path):
     chromium = _require("chromium")
-    from av_fixtures import free_port
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
     png = tmp_path / "web.png"

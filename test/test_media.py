@@ -135,14 +135,14 @@ def test_mcap_bag_roundtrip(tmp_path):
     from pathlib import Path
     msg_dir = Path(__file__).resolve().parents[1] / "msg"
     store = typestore_with_msgs([tmp_path / "nowhere", msg_dir])
-    AudioChunk = store.types["avatar/msg/AudioChunk"]
-    Header = store.types["std_msgs/msg/Header"]
-    Time = store.types["builtin_interfaces/msg/Time"]
+    chunk_t = store.types["avatar/msg/AudioChunk"]
+    header_t = store.types["std_msgs/msg/Header"]
+    time_t = store.types["builtin_interfaces/msg/Time"]
     bag_path = tmp_path / "bag"
     bag = McapBag(str(bag_path), store)
     bag.add_topic("/avatar/speech/audio", "avatar/msg/AudioChunk")
     for i in range(7):
-        msg = AudioChunk(header=Header(stamp=Time(sec=i, nanosec=0), frame_id=""), sample_rate=16000,
+        msg = chunk_t(header=header_t(stamp=time_t(sec=i, nanosec=0), frame_id=""), sample_rate=16000,
                          channels=1, samples=np.arange(320, dtype=np.int16) + i)
         bag.write("/avatar/speech/audio", i * 10 ** 9, store.serialize_cdr(msg, "avatar/msg/AudioChunk"))
     bag.close()

@@ -4,7 +4,7 @@ import time
 
 import numpy as np
 import pytest
-from av_fixtures import (FPS, RATE, Source, click_track, decode_index, decode_mp4, onsets_s, ros,  # noqa: F401
+from av_fixtures import (FPS, RATE, Source, click_track, decode_index, decode_mp4, onsets_s, ros_setup,
                          start_node, stop_node, synthetic_frame)
 from rosbags.highlevel import AnyReader
 
@@ -12,6 +12,11 @@ from avatar.core.recording import typestore_with_msgs
 
 pytestmark = pytest.mark.ros
 FRAME_S = 1 / FPS
+
+
+@pytest.fixture
+def ros(monkeypatch) -> dict:
+    return ros_setup(monkeypatch)
 
 
 def _record(ros, tmp_path, params, seconds, clicks, sig, signal_after_s=None, states=False):
