@@ -36,16 +36,6 @@ def rgb_from_image(height: int, width: int, encoding: str, step: int, data) -> n
     return cv2.cvtColor(np.ascontiguousarray(img), code)
 
 
-def mono_int16(samples, channels: int) -> np.ndarray:
-    """Interleaved int16 samples (an AudioChunk's) -> mono int16 (S,), averaging channels."""
-    arr = np.frombuffer(samples, np.int16) if not isinstance(samples, np.ndarray) else samples.astype(np.int16)
-    if channels <= 1:
-        return arr
-    if arr.size % channels:
-        raise InputError(f"{arr.size} samples do not split into {channels} channels")
-    return arr.reshape(-1, channels).mean(axis=1).astype(np.int16)
-
-
 def to_float_audio(block: np.ndarray) -> np.ndarray:
     """Mono int16 or float samples, shape (S,) or (S, 1), as float32 in [-1, 1]."""
     arr = np.asarray(block)

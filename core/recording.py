@@ -51,7 +51,7 @@ class StampedMp4Recorder:
         self._closed = False
         self._t0: float | None = None          # stamp (s) of timeline time 0
         self._last_frame: np.ndarray | None = None
-        self._pending_audio: deque = deque()   # (stamp, int16 samples) before the first frame
+        self._pending_audio: deque = deque()   # (stamp, mono samples) before the first frame
         self.stats = {"frames_in": 0, "frames_repeated": 0, "frames_dropped": 0,
                       "audio_gap_samples": 0, "audio_trimmed_samples": 0, "discontinuities": 0}
 

@@ -8,17 +8,14 @@ from sensor_msgs.msg import Image
 from avatar.core.av_sync import (AudioBuffer, AudioOutput, DelayController, FrameQueue, PlayoutClock,
                                  PlayoutConfig, Presenter)
 from avatar.core.errors import InputError
-from avatar.core.media import mono_int16, rgb_from_image
+from avatar.core.media import rgb_from_image
 from avatar.core.web_view import WebView, encode_jpeg
 from avatar.core.window_view import WindowConfig, WindowSink, check_display
 from avatar.msg import AudioChunk, AvatarState
+from avatar.nodes.audio_msg import from_stamp, msg_to_mono
 from avatar.nodes.toolkit import QOS, AvatarNode, Param, run_node
 
 STATE_NAMES = {AvatarState.IDLE: "idle", AvatarState.LISTENING: "listening", AvatarState.SPEAKING: "speaking"}
-
-
-def _stamp(msg) -> float:
-    return msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
 
 
 class FaceDisplay(AvatarNode):
@@ -87,7 +84,7 @@ class FaceDisplay(AvatarNode):
 
     # -- callbacks ------------------------------------------------------------
     def on_image(self, msg: Image) -> None:
-        stamp = _stamp(msg)
+        stamp = from_stamp(msg.header.stamp)
         self._observe_latency(time.time() - stamp, "frame")
         if self.presenter is None:
             return
@@ -97,11 +94,11 @@ class FaceDisplay(AvatarNode):
         self.frames.push(stamp, payload)
 
     def on_audio(self, msg: AudioChunk) -> None:
-        if msg.sample_rate != self.cfg.sample_rate:
-            raise InputError(f"speech audio at {msg.sample_rate} Hz, expected {self.cfg.sample_rate} Hz")
-        stamp = _stamp(msg)
+        mono, rate, stamp = msg_to_mono(msg)
+        if rate != self.cfg.sample_rate:
+            raise InputError(f"speech audio at {rate} Hz, expected {self.cfg.sample_rate} Hz")
         self._observe_latency(time.time() - stamp, "audio")
-        self.audio_buffer.push(stamp, mono_int16(msg.samples, msg.channels))
+        self.audio_buffer.push(stamp, mono)
 
     def on_state(self, msg: AvatarState) -> None:
         self.state_name = STATE_NAMES.get(msg.state, str(msg.state))

@@ -8,9 +8,10 @@ from rclpy.qos import HistoryPolicy, QoSProfile
 from sensor_msgs.msg import Image
 
 from avatar.core.errors import AvatarError
-from avatar.core.media import mono_int16, rgb_from_image
+from avatar.core.media import rgb_from_image
 from avatar.core.recording import McapBag, StampedMp4Recorder, TimelineConfig, typestore_with_msgs
 from avatar.msg import AudioChunk, AvatarState
+from avatar.nodes.audio_msg import from_stamp, msg_to_mono
 from avatar.nodes.toolkit import QOS, AvatarNode, Param, run_node
 
 
@@ -31,10 +32,6 @@ MCAP_TOPICS = {
     "/avatar/speech/audio": (AudioChunk, "avatar/msg/AudioChunk", AUDIO_QOS),
     "/avatar/state": (AvatarState, "avatar/msg/AvatarState", QOS.state),
 }
-
-
-def _stamp(msg) -> float:
-    return msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
 
 
 class Recorder(AvatarNode):
@@ -94,13 +91,14 @@ class Recorder(AvatarNode):
 
     def on_image(self, msg: Image) -> None:
         rgb = rgb_from_image(msg.height, msg.width, msg.encoding, msg.step, msg.data)
-        self.mp4.add_frame(_stamp(msg), rgb)
+        self.mp4.add_frame(from_stamp(msg.header.stamp), rgb)
         self.diag.tick("frames")
 
     def on_audio(self, msg: AudioChunk) -> None:
-        if msg.sample_rate != self.mp4.cfg.sample_rate:
-            raise AvatarError(f"speech audio at {msg.sample_rate} Hz, recording at {self.mp4.cfg.sample_rate} Hz")
-        self.mp4.add_audio(_stamp(msg), mono_int16(msg.samples, msg.channels))
+        mono, rate, stamp = msg_to_mono(msg)
+        if rate != self.mp4.cfg.sample_rate:
+            raise AvatarError(f"speech audio at {rate} Hz, recording at {self.mp4.cfg.sample_rate} Hz")
+        self.mp4.add_audio(stamp, mono)
 
     def close(self) -> None:
         """Finish the file; run_node calls this on SIGINT/SIGTERM."""
