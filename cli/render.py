@@ -54,5 +54,5 @@ def _expression_vector(text: str) -> list[float]:
     """``k=v,...`` controls, or one named ROS4HRI expression (happy, sad, ...)."""
     if "=" in text:
         return parse_controls(text)
-    from avatar.core.expression_mapping import named_vector
-    return named_vector(text.strip())
+    from avatar.core.expression_mapping import named_expression
+    return list(named_expression(text.strip()))
