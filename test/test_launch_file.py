@@ -59,3 +59,22 @@ def test_config_is_ros_parameter_yaml_for_planned_nodes():
     assert set(doc) <= planned | {"/**"}, set(doc) - planned
     for name, section in doc.items():
         assert set(section) == {"ros__parameters"}, name
+
+
+def _node_class(executable: str):
+    module = importlib.import_module(f"avatar.nodes.{executable}")
+    return next(c for c in vars(module).values()
+                if isinstance(c, type) and c.__module__ == module.__name__ and getattr(c, "PARAMS", None))
+
+
+def test_every_config_value_is_a_declared_parameter_that_validates():
+    """A typo in the YAML would otherwise be silently ignored by rclpy."""
+    doc = yaml.safe_load((REPO / "config" / "avatar.yaml").read_text())
+    executables = {s.name: s.executable for s in _all_specs()}
+    for node, section in doc.items():
+        params = {p.name: p for p in _node_class(executables[node]).PARAMS}
+        for key, value in section["ros__parameters"].items():
+            assert key in params, f"{node}.{key} is not a declared parameter"
+            assert type(value) is type(params[key].default), f"{node}.{key}: {type(value).__name__}"
+            if key not in ("portrait", "checkpoint", "source", "path"):   # paths are checked at run time
+                assert params[key].reject_reason(value) is None, f"{node}.{key}={value!r}"
