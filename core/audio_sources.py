@@ -84,15 +84,16 @@ class ClipPlayer:
         self._poll_s = poll_s
         self._pacer = Pacer(chunk / SAMPLE_RATE, now)
         self._buf = np.zeros(0, np.int16)
-        self._streaming = fill_silence
+        self._streaming = fill_silence      # without silence, the pacer starts with the first clip
 
     def read(self, stop: threading.Event) -> Chunk | None:
-        while not self._streaming:
-            if self._refill(self._chunk):
-                self._pacer.restart()
-                self._streaming = True
-            elif stop.wait(self._poll_s):
+        while not self._fill and not self._refill(1):      # nothing to play: wait for a clip
+            self._streaming = False
+            if stop.wait(self._poll_s):
                 return None
+        if not self._streaming:
+            self._pacer.restart()
+            self._streaming = True
         stamp = self._pacer.wait(stop)
         if stamp is None:
             return None
@@ -100,7 +101,6 @@ class ClipPlayer:
         out, self._buf = self._buf[:self._chunk], self._buf[self._chunk:]
         if len(out) < self._chunk:
             out = np.concatenate([out, np.zeros(self._chunk - len(out), np.int16)])
-            self._streaming = self._fill or self._refill(1)
         return Chunk(out, stamp)
 
     def _refill(self, need: int) -> bool:

@@ -79,6 +79,10 @@ class ChannelTimeline:
             self._ends.append(d.end)
             self._items.append(d)
 
+    @property
+    def newest_end(self) -> float | None:
+        return self._ends[-1] if self._ends else None
+
     def at(self, t: float) -> WindowDecision | None:
         """The causal decision in force at ``t``; None if none has ended yet or it is stale."""
         i = bisect_right(self._ends, t) - 1
@@ -124,6 +128,25 @@ class StateTracker:
         keep_s = max(3.0, 2 * lag_s + cfg.hangover_s + cfg.min_speech_s + 1.0)
         self.speech = ChannelTimeline(cfg, stale_s, keep_s)
         self.user = ChannelTimeline(cfg, stale_s, keep_s)
+        self.stale_s = stale_s
+        self._last_arrival = -float("inf")
+
+    def arrived(self, now: float) -> None:
+        """Note that audio (of either channel) was received at wall time ``now``."""
+        self._last_arrival = now
+
+    def evaluate(self, now: float) -> StateSample:
+        """The state to publish at wall time ``now``.
+
+        While audio keeps arriving it is judged at the newest audio received (if
+        that is not in the future): a node that fell behind on its input must not
+        take its own backlog for silent channels. Once nothing has arrived for
+        ``stale_s``, it is judged at ``now``, so channels that stopped go quiet.
+        """
+        newest = [e for e in (self.speech.newest_end, self.user.newest_end) if e is not None]
+        if newest and now - self._last_arrival <= self.stale_s:
+            return self.at(min(now, max(newest)))
+        return self.at(now)
 
     def at(self, t: float) -> StateSample:
         tau = t - self.lag_s

@@ -57,8 +57,9 @@ def live_track(speech: np.ndarray, user: np.ndarray, cfg: VadConfig, barge_in: s
         tracker.speech.add(vads[0].push(s, SAMPLE_RATE, stamp))
         tracker.user.add(vads[1].push(u, SAMPLE_RATE, stamp))
         t = stamp + chunk / SAMPLE_RATE
+        tracker.arrived(t)
         times.append(t - lag_s)
-        states.append(int(tracker.at(t).state))
+        states.append(int(tracker.evaluate(t).state))
         tracker.prune(t)
     return np.array(times), np.array(states, np.int64)
 

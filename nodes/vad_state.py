@@ -21,6 +21,7 @@ from avatar.nodes.toolkit import QOS, AvatarNode, Param, run_node
 _D = VadConfig()
 _VAD_PARAMS = ("onset", "offset", "min_speech_s", "hangover_s")
 TICK_S = 0.02   # how often due decisions and stale channels are checked
+STALL_S = 0.1   # a tick this late means the process was starved: drain the queued audio first
 
 
 class VadState(AvatarNode):
@@ -43,10 +44,11 @@ class VadState(AvatarNode):
         self._build()
         self._pub = self.create_publisher(AvatarState, "/avatar/state", QOS.state)
         self._last: State | None = None
+        self._last_tick = time.monotonic()
         # All callbacks share the node's default (mutually exclusive) group: no locking needed.
         self.subscribe(AudioChunk, "/avatar/speech/audio", lambda m: self._on_audio(0, m), QOS.audio)
         self.subscribe(AudioChunk, "/avatar/user/audio", lambda m: self._on_audio(1, m), QOS.audio)
-        self.every(TICK_S, self._evaluate, "state tick")
+        self.every(TICK_S, self._tick, "state tick")
         self._periodic = self.every(1.0 / self.param("publish_rate_hz"), self._publish_periodic, "state publish")
 
     def _build(self) -> None:
@@ -90,18 +92,29 @@ class VadState(AvatarNode):
         self.diag.sample("audio_age_ms", (now - stamp - duration) * 1e3)
         timeline = self._tracker.speech if channel == 0 else self._tracker.user
         timeline.add(decisions)
+        self._tracker.arrived(now)
         self.diag.tick("speech_chunks" if channel == 0 else "user_chunks")
+        self._evaluate()
+
+    def _tick(self) -> None:
+        mono = time.monotonic()
+        stalled, self._last_tick = mono - self._last_tick > STALL_S, mono
+        if stalled:
+            # The executor runs this timer before the subscriptions that queued up meanwhile.
+            self.diag.count("stalls")
+            return
         self._evaluate()
 
     def _evaluate(self) -> None:
         now = self._now()
-        sample = self._tracker.at(now)
+        sample = self._tracker.evaluate(now)
         self._tracker.prune(now - self._tracker.lag_s)
         if sample.state != self._last:
             self._publish(sample, now)
 
     def _publish_periodic(self) -> None:
-        self._publish(self._tracker.at(self._now()), self._now())
+        now = self._now()
+        self._publish(self._tracker.evaluate(now), now)
 
     def _publish(self, sample, now: float) -> None:
         msg = AvatarState(state=int(sample.state), confidence=float(sample.confidence),

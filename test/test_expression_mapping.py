@@ -140,3 +140,14 @@ def test_controller_state_defaults_add_to_the_emotion():
     assert target[INDEX["smile"]] == pytest.approx(0.45) and target[INDEX["eye_open"]] == pytest.approx(0.15)
     nods = [ctl.step(t)[INDEX["head_nod"]] for t in np.arange(0.04, 5, 0.04)]
     assert max(nods) > 0.1
+
+
+def test_docs_table_matches_the_code():
+    """docs/AUDIO_AND_STATE.md prints NAMED; keep the two from drifting apart."""
+    doc = (MSG.parent.parent / "docs" / "AUDIO_AND_STATE.md").read_text()
+    rows = {}
+    for line in doc.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == len(NAMES) + 1 and cells[0] in NAMED:
+            rows[cells[0]] = {n: float(c) for n, c in zip(NAMES, cells[1:]) if c}
+    assert rows == NAMED

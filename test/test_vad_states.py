@@ -69,6 +69,16 @@ def test_tracker_causal_and_lagged():
         StateTracker(CFG, barge_in="nobody")
 
 
+def test_tracker_does_not_take_its_own_backlog_for_silence():
+    tr = StateTracker(CFG, stale_s=0.5)
+    for timeline in (tr.speech, tr.user):
+        timeline.add([_dec(9.0 + 0.032 * k, timeline is tr.user) for k in range(32)])    # audio up to ~10.0
+    tr.arrived(11.2)                                 # received late: the node is 1.2 s behind
+    assert tr.evaluate(11.2).state == State.LISTENING
+    assert tr.at(11.2).state == State.IDLE           # judged at the wall clock, both would look stale
+    assert tr.evaluate(11.8).state == State.IDLE     # nothing arrived for 0.6 s: the channels stopped
+
+
 def test_state_segments_cover_and_merge():
     segs = state_segments([(1.0, 2.0), (2.0, 3.0)], [(2.5, 4.0)], 5.0)
     assert [s.to_json()["state"] for s in segs] == ["idle", "speaking", "listening", "idle"]
