@@ -4,6 +4,10 @@ Splits are disjoint by identity (each identity belongs to one split), by
 sentence (``sentences.split_of``) and by voice variant (test only uses the
 held-out variants in ``speech.TEST_VARIANTS``). Rendering runs in processes
 because libespeak-ng is one global, non-thread-safe instance per process.
+It also carries synthesis state from one utterance to the next (measured:
+the same text twice gives a few samples' difference), so every clip runs in
+a fresh fork of a worker that never loaded the library: a clip's audio then
+depends on its seed only, not on which clips the worker rendered before.
 A finished clip is marked by its gt.json, so an interrupted build resumes.
 """
 from __future__ import annotations
@@ -11,8 +15,11 @@ from __future__ import annotations
 import json
 import math
 import multiprocessing
+import os
+import pickle
 import sys
 import time
+import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -117,6 +124,29 @@ def _write_identities(plan: Plan, out: Path, size: int) -> None:
             (folder / f"{ident.name}.json").write_text(json.dumps(ident.to_json()))
 
 
+def render_isolated(spec: ClipSpec) -> dict:
+    """``render_clip`` in a forked child, so that no espeak-ng state leaks between clips."""
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: render, report, and leave without running the parent's cleanup
+        os.close(read_fd)
+        try:
+            payload = pickle.dumps(("ok", render_clip(spec)))
+        except BaseException:  # noqa: B036 - everything must reach the parent
+            payload = pickle.dumps(("error", traceback.format_exc()))
+        with os.fdopen(write_fd, "wb") as pipe:
+            pipe.write(payload)
+        os._exit(0)
+    os.close(write_fd)
+    with os.fdopen(read_fd, "rb") as pipe:
+        data = pipe.read()
+    _, status = os.waitpid(pid, 0)
+    kind, value = pickle.loads(data) if data else ("error", f"exit status {status}")
+    if kind != "ok":
+        raise RuntimeError(f"rendering clip {spec.clip_id} failed:\n{value}")
+    return value
+
+
 def _render_all(todo: list[ClipSpec], workers: int) -> list[dict]:
     stats = []
     tty = sys.stderr.isatty()
@@ -129,14 +159,11 @@ def _render_all(todo: list[ClipSpec], workers: int) -> list[dict]:
         if not tty and len(stats) % log_every == 0:
             print(f"corpus: {len(stats)}/{len(todo)} clips", file=sys.stderr, flush=True)
 
-    if workers == 1:
-        for spec in todo:
-            done(render_clip(spec))
-    else:
-        ctx = multiprocessing.get_context("spawn")  # no inherited espeak or OpenCV state
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-            for fut in as_completed([pool.submit(render_clip, s) for s in todo]):
-                done(fut.result())
+    # spawned workers start clean even when this process has used espeak-ng already
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        for fut in as_completed([pool.submit(render_isolated, s) for s in todo]):
+            done(fut.result())
     bar.close()
     return stats
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -112,6 +113,22 @@ class Espeak:
         self._callback = _Callback(self._on_synth)  # keep a reference: C holds only a pointer
         self._lib.espeak_SetSynthCallback(self._callback)
         self._lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
+        self._data = self._data_path()
+        self._checked: set[Voice] = set()
+
+    def _data_path(self) -> Path:
+        path = ctypes.c_char_p()
+        self._lib.espeak_Info.restype = ctypes.c_char_p
+        self._lib.espeak_Info(ctypes.byref(path))
+        return Path(path.value.decode()) if path.value else Path("/nonexistent")
+
+    def _check_voice(self, voice: Voice) -> None:
+        """espeak-ng ignores an unknown variant silently; refuse it instead."""
+        if voice in self._checked:
+            return
+        if not (self._data / "voices" / "!v" / voice.variant).is_file():
+            raise AvatarError(f"espeak-ng voice variant {voice.variant!r} not found in {self._data}")
+        self._checked.add(voice)
 
     @classmethod
     def instance(cls) -> "Espeak":
@@ -133,6 +150,7 @@ class Espeak:
     def synth(self, text: str, params: SpeechParams) -> Speech:
         if not 80 <= params.rate <= MAX_RATE_WPM:
             raise AvatarError(f"speech rate {params.rate} wpm outside 80..{MAX_RATE_WPM}")
+        self._check_voice(params.voice)
         err = self._lib.espeak_SetVoiceByName(params.voice.name.encode())
         if err != 0:
             raise AvatarError(f"espeak-ng voice {params.voice.name!r} not found")
