@@ -186,8 +186,8 @@ def draw_mouth(img, g: Geometry, ident: Identity, st: FaceState, pl: Placement, 
     if st.aperture * g.max_gap > 0.4:
         paint.fill(img, at(np.vstack([lc["up_i"], lc["low_i"][::-1]])), MOUTH_DARK)
         _teeth_and_tongue(img, g, lc, at)
-    if st.smile > 0.05:
-        fold = paint.mix(tones.mouth, paint.shade(tones.mouth, 0.8), min(1.0, st.smile))
+    if st.smile > 0.15:  # nasolabial folds deepen with the smile
+        fold = paint.mix(tones.mouth, paint.shade(tones.mouth, 0.8), min(1.0, st.smile - 0.15))
         for side in (-1, 1):
             corner = lc["up_i"][0 if side < 0 else -1]
             v = np.linspace(0.0, 1.0, 8)[:, None]
