@@ -182,12 +182,12 @@ class DirectoryQueue:
 
     def _ready_files(self) -> list[Path]:
         now = time.time()
-        files = []
-        for p in sorted(self.dir.iterdir()):
-            if (p.is_file() and not p.name.startswith(".") and p.suffix.lower() in AUDIO_SUFFIXES
-                    and now - p.stat().st_mtime >= self._settle_s):
-                files.append(p)
-        return files
+        try:
+            return [p for p in sorted(self.dir.iterdir())
+                    if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in AUDIO_SUFFIXES
+                    and now - p.stat().st_mtime >= self._settle_s]
+        except OSError as err:       # the directory was removed, or a file vanished while listing
+            raise AvatarError(f"cannot read speech queue {self.dir}: {err.strerror}") from None
 
     def _move(self, path: Path, sub: str) -> None:
         target = self.dir / sub
@@ -310,11 +310,12 @@ class ChunkPump:
                         last_error, delay = None, self._backoff[0]
                         self._on_recover()
                     self._publish(chunk)
-            except AvatarError as err:
+            except Exception as err:  # noqa: BLE001 - a source bug must not end the stream for good
+                message = str(err) if isinstance(err, AvatarError) else f"{type(err).__name__}: {err}"
                 self.failures += 1
-                if str(err) != last_error:
-                    self._on_error(str(err))
-                last_error = str(err)
+                if message != last_error:
+                    self._on_error(message)
+                last_error = message
                 self._stop.wait(delay)
                 delay = min(2 * delay, self._backoff[1])
             finally:

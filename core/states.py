@@ -40,28 +40,31 @@ def recording_states(speech: np.ndarray, user: np.ndarray | None, cfg: VadConfig
 
 def live_track(speech: np.ndarray, user: np.ndarray, cfg: VadConfig, barge_in: str = "speaking",
                stale_s: float = 0.5, lag_s: float = 0.0,
-               chunk: int = CHUNK_SAMPLES) -> tuple[np.ndarray, np.ndarray]:
-    """Simulate vad_state on two real-time streams: (times (K,), states (K,)), one per chunk.
+               chunk: int = CHUNK_SAMPLES) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Simulate vad_state on two real-time streams, one evaluation per chunk.
 
-    At wall time (k+1)*chunk/16k chunk k of both channels has arrived and the
-    node re-evaluates; the state it publishes then describes audio time
-    ``times[k]`` = that wall time - ``lag_s``.
+    Returns (wall times (K,), described audio times (K,), states (K,)): at wall
+    time (k+1)*chunk/16k chunk k of both channels has arrived, and the state the
+    node publishes then describes the audio time given (about the wall time
+    minus ``lag_s``).
     """
     tracker = StateTracker(cfg, stale_s=stale_s, barge_in=barge_in, lag_s=lag_s)
     vads = ChannelVad(cfg), ChannelVad(cfg)
     n = max(len(speech), len(user))
     pieces = [iter_chunks(np.pad(w, (0, n - len(w))), chunk) for w in (speech, user)]
-    times, states = [], []
+    times, described, states = [], [], []
     for k, (s, u) in enumerate(zip(*pieces)):
         stamp = k * chunk / SAMPLE_RATE
         tracker.speech.add(vads[0].push(s, SAMPLE_RATE, stamp))
         tracker.user.add(vads[1].push(u, SAMPLE_RATE, stamp))
         t = stamp + chunk / SAMPLE_RATE
         tracker.arrived(t)
-        times.append(t - lag_s)
-        states.append(int(tracker.evaluate(t).state))
+        sample = tracker.evaluate(t)
+        times.append(t)
+        described.append(t - lag_s if sample.audio_time is None else sample.audio_time)
+        states.append(int(sample.state))
         tracker.prune(t)
-    return np.array(times), np.array(states, np.int64)
+    return np.array(times), np.array(described), np.array(states, np.int64)
 
 
 def frames_from_track(times: np.ndarray, states: np.ndarray, n_frames: int,

@@ -119,8 +119,8 @@ class VadState(AvatarNode):
     def _publish(self, sample, now: float) -> None:
         msg = AvatarState(state=int(sample.state), confidence=float(sample.confidence),
                           speech_prob=float(sample.speech_prob), user_prob=float(sample.user_prob))
-        # The audio time the state describes: now, or now - lag_s.
-        msg.header.stamp = to_stamp(now - self._tracker.lag_s)
+        # The audio time the state describes: about now, or now - lag_s.
+        msg.header.stamp = to_stamp(now - self._tracker.lag_s if sample.audio_time is None else sample.audio_time)
         self._pub.publish(msg)
         if sample.state != self._last:
             self.diag.count("transitions")

@@ -166,3 +166,22 @@ def test_microphone_through_portaudio_alsa_device(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     rate, n, peak, freq = out.stdout.split()
     assert rate == "44100" and n == "320" and abs(float(peak) - 0.25) < 0.01 and abs(int(freq) - 440) < 5
+
+
+def test_removed_queue_directory_is_reported_once_not_fatal(tmp_path):
+    queue = tmp_path / "queue"
+    queue.mkdir()
+    errors = []
+
+    def make():
+        return ClipPlayer(DirectoryQueue(str(queue), warn=errors.append, scan_every_s=0.0).next_clip, time.time)
+    pump = ChunkPump(make, lambda chunk: None, errors.append, backoff_s=(0.01, 0.02)).start()
+    try:
+        time.sleep(0.2)
+        queue.rmdir()
+        time.sleep(0.5)
+        assert pump.failures >= 5 and pump._thread.is_alive()
+    finally:
+        pump.stop()
+    assert [e.split(":")[0] for e in errors] == [f"cannot read speech queue {queue}",
+                                                 "speech queue directory not found"]

@@ -125,3 +125,18 @@ def test_aligned_intervals_move_boundaries_back(model, utterance):
     assert aa <= ca and ab < cb
     assert cb - b > VadConfig().hangover_s            # the live end waits for the hangover
     assert abs(aa - a) < 0.08 and abs(ab - b) < 0.12   # the aligned one does not
+
+
+@pytest.mark.parametrize("kind", ["white", "pink"])
+def test_add_noise_hits_the_requested_snr(utterance, kind):
+    from avatar.core.vad_eval import add_noise
+    x, turn = utterance
+    y = add_noise(x, [turn], 10.0, kind, np.random.default_rng(0))
+    a, b = (int(t * SAMPLE_RATE) for t in turn)
+    noise = y - x
+    snr = 10 * np.log10(np.mean(x[a:b].astype(np.float64) ** 2) / np.mean(noise ** 2))
+    assert snr == pytest.approx(10.0, abs=0.05)
+    spectrum = np.abs(np.fft.rfft(noise)) ** 2
+    f = np.fft.rfftfreq(len(noise), 1 / SAMPLE_RATE)
+    low, high = spectrum[(f > 100) & (f < 200)].mean(), spectrum[(f > 4000) & (f < 8000)].mean()
+    assert (low / high > 10) if kind == "pink" else (0.5 < low / high < 2)
