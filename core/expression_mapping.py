@@ -8,6 +8,8 @@ lip-corner pull + cheek raise = smile + eye_squint; surprise = brow raise +
 upper-lid raise), within the ranges of ``avatar.core.expression``.
 """
 import math
+from collections.abc import Mapping
+from types import MappingProxyType
 
 import numpy as np
 
@@ -20,7 +22,7 @@ LOW = np.array([c.low for c in CONTROLS], np.float64)
 HIGH = np.array([c.high for c in CONTROLS], np.float64)
 
 # Only the controls that differ from neutral are listed.
-NAMED: dict[str, dict[str, float]] = {
+_NAMED = {
     "neutral": {},
     "happy": {"smile": 0.8, "eye_squint": 0.3, "brow_raise": 0.1},
     "sad": {"frown": 0.6, "brow_raise": 0.3, "eye_open": -0.3, "gaze_y": 0.3, "head_nod": 0.2},
@@ -47,9 +49,10 @@ NAMED: dict[str, dict[str, float]] = {
     "amazed": {"smile": 0.4, "brow_raise": 0.8, "eye_open": 0.7},
     "excited": {"smile": 0.9, "brow_raise": 0.5, "eye_open": 0.5},
 }
+NAMED: Mapping[str, Mapping[str, float]] = MappingProxyType({k: MappingProxyType(v) for k, v in _NAMED.items()})
 
 
-def vector(values: dict[str, float]) -> np.ndarray:
+def vector(values: Mapping[str, float]) -> np.ndarray:
     """Neutral vector with the given controls set (names must be canonical)."""
     v = NEUTRAL.copy()
     for name, value in values.items():
@@ -95,11 +98,11 @@ def _confidence(c: float) -> float:
 
 # -- state-dependent defaults -------------------------------------------------
 
-STATE_BASE: dict[State, dict[str, float]] = {
-    State.IDLE: {"smile": 0.1, "eye_open": -0.1},                      # relaxed
-    State.LISTENING: {"brow_raise": 0.15, "eye_open": 0.15, "head_tilt": 0.1},   # attentive
-    State.SPEAKING: {"brow_raise": 0.05, "eye_open": 0.05},             # engaged; the mouth follows audio
-}
+STATE_BASE: Mapping[State, Mapping[str, float]] = MappingProxyType({
+    State.IDLE: MappingProxyType({"smile": 0.1, "eye_open": -0.1}),                             # relaxed
+    State.LISTENING: MappingProxyType({"brow_raise": 0.15, "eye_open": 0.15, "head_tilt": 0.1}),  # attentive
+    State.SPEAKING: MappingProxyType({"brow_raise": 0.05, "eye_open": 0.05}),   # engaged; the mouth follows audio
+})
 
 
 def state_default(state: State, t_in_state: float, t: float, nod_amplitude: float = 0.15,

@@ -7,7 +7,9 @@ moves towards that target with an exponential ease (``smoothing_s``) and never
 faster than each control's ``max_rates`` (units per second), so it never jumps.
 """
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 import numpy as np
 
@@ -17,10 +19,10 @@ from avatar.core.expression_mapping import HIGH, LOW, NEUTRAL, named_expression,
 from avatar.core.state_machine import State
 
 # Units per second. Gaze saccades are fast, head motion slow; lids between.
-DEFAULT_RATES: dict[str, float] = {
+DEFAULT_RATES: Mapping[str, float] = MappingProxyType({
     "smile": 1.5, "frown": 1.5, "brow_raise": 2.0, "brow_furrow": 2.0, "eye_open": 3.0,
     "eye_squint": 2.0, "gaze_x": 4.0, "gaze_y": 4.0, "head_nod": 1.5, "head_tilt": 1.0,
-}
+})
 
 
 def parse_rates(items: list[str] | tuple[str, ...], scale: float = 1.0) -> np.ndarray:
