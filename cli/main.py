@@ -62,6 +62,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"avatar {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # `avatar states ... | head`: the reader left; that is not an error of ours.
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":
