@@ -34,6 +34,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("what", choices=sorted(DEFAULT_BATCH), help="which network to train")
     add_loop_arguments(parser)
     parser.add_argument("--autoencoder", help="trained autoencoder checkpoint (denoiser only)")
+    parser.add_argument("--latent-frames", type=int, default=0,
+                        help="denoiser: cache latents of about this many frames per split (0: all)")
 
 
 def run(args) -> int:
@@ -45,7 +47,7 @@ def run(args) -> int:
         if not args.autoencoder or not Path(args.autoencoder).is_file():
             raise InputError("train denoiser needs --autoencoder CHECKPOINT (from avatar train autoencoder)")
         from avatar.model_runtime.training.denoiser_train import train_denoiser
-        result = train_denoiser(args.corpus, args.autoencoder, loop)
+        result = train_denoiser(args.corpus, args.autoencoder, loop, latent_frames=args.latent_frames)
     if result:
         print(" ".join(f"{k}={v:.4f}" for k, v in result.items()))
     return 0

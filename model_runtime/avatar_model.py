@@ -148,7 +148,8 @@ class AvatarModel:
         z = latents.to(self.device).contiguous(memory_format=torch.channels_last)
         with self._autocast():
             img = self.autoencoder.decode(z, ref.maps, ref.image)                  # (N,3,S,S)
-        return ((img.float() + 1) * 127.5).clamp_(0, 255).round_().to(torch.uint8).permute(0, 2, 3, 1)
+        rgb = ((img.float() + 1) * 127.5).clamp_(0, 255).round_().to(torch.uint8)
+        return rgb.permute(0, 2, 3, 1).contiguous()
 
     def sigmas(self, steps: int) -> torch.Tensor:
         """Student schedule for 1-4 steps (from distillation); other counts use a Karras ramp."""

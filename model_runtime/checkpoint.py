@@ -15,13 +15,19 @@ from avatar.model_runtime.config import BundleConfig, from_dict, to_dict
 PREFIXES = ("autoencoder", "audio", "denoiser")
 
 
-def save_bundle(path, modules: dict, config: BundleConfig, extra: dict | None = None) -> None:
-    """modules: prefix -> nn.Module (or a state dict). Written atomically (tmp + rename)."""
+def save_bundle(path, modules: dict, config: BundleConfig, extra: dict | None = None,
+                half: bool = False) -> None:
+    """modules: prefix -> nn.Module (or a state dict). Written atomically (tmp + rename).
+    half=True stores floating tensors as fp16 (the shipped checkpoint: half the size; the
+    networks run in bf16 anyway and load_state_dict casts back to fp32)."""
     tensors = {}
     for prefix, module in modules.items():
         state = module if isinstance(module, dict) else module.state_dict()
         for key, value in state.items():
-            tensors[f"{prefix}.{key}"] = value.detach().to("cpu").contiguous()
+            value = value.detach().to("cpu")
+            if half and value.is_floating_point():
+                value = value.half()
+            tensors[f"{prefix}.{key}"] = value.contiguous()
     meta = {"config": json.dumps(to_dict(config)), "format": "avatar-bundle-1"}
     meta.update({k: json.dumps(v) for k, v in (extra or {}).items()})
     path = Path(path)

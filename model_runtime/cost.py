@@ -25,11 +25,15 @@ def networks(size: int, clip: int):
     """name -> (callable, frames per call); each callable runs one per-frame workload for a clip."""
     ae_cfg, au_cfg, dn_cfg = AutoencoderConfig(size=size), AudioConfig(), DenoiserConfig()
     ae, audio, unet = Autoencoder(ae_cfg).eval(), AudioEncoder(au_cfg).eval(), DenoiserUNet(dn_cfg).eval()
+    # the deployed layout (AvatarModel): channels-last weights, bf16 cached reference maps
+    cl = torch.channels_last
+    ae.to(memory_format=cl)
+    unet.to(memory_format=cl)
     hw = ae_cfg.latent_size
     with torch.no_grad():
-        ref_maps = ae.ref_encoder(torch.zeros(1, 3, size, size))
-    z = torch.randn(clip, ae_cfg.latent_channels, hw, hw)
-    ref_img = torch.zeros(1, 3, size, size)
+        ref_maps = [m.bfloat16().contiguous(memory_format=cl) for m in ae.ref_encoder(torch.zeros(1, 3, size, size))]
+    z = torch.randn(clip, ae_cfg.latent_channels, hw, hw).contiguous(memory_format=cl)
+    ref_img = torch.zeros(1, 3, size, size).bfloat16().contiguous(memory_format=cl)
     ctx = au_cfg.context_frames
     wave = torch.randn(1, (clip + ctx) * SAMPLES_PER_FRAME + 1280)
     dn_in = denoiser_inputs(dn_cfg, 1, clip, hw)

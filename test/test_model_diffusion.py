@@ -88,7 +88,7 @@ def test_edm_loss_decreases_on_tiny_overfit():
 
     before = fixed_loss()
     gen = torch.Generator().manual_seed(2)
-    for _ in range(80):
+    for _ in range(50):
         loss = edm_loss(den, z, sigma, cond, 0.5, gen)
         opt.zero_grad()
         loss.backward()
@@ -121,3 +121,24 @@ def test_samplers_reach_the_point_a_constant_denoiser_predicts():
     for sampler in (sample_euler, sample_heun, sample_consistency):
         out = sampler(const, noise, karras_sigmas(4, EDMConfig()), None, torch.Generator().manual_seed(0))
         assert torch.allclose(out, target, atol=1e-5)
+
+
+def test_ship_writes_a_half_precision_bundle_that_loads(tmp_path):
+    from avatar.model_runtime.training.ship import ship
+    path, cfg, _ = small_bundle(tmp_path)
+    shipped = ship(str(path), str(tmp_path / "shipped" / "avatar.safetensors"))
+    a = AvatarModel.load(str(path), dtype="fp32")
+    b = AvatarModel.load(shipped, dtype="fp32")
+    assert b.config == a.config
+    ref = a.prepare_reference(np.full((64, 64, 3), 128, np.uint8))
+    assert torch.allclose(a.audio_tokens(torch.ones(1, 4000) * 0.1, 2), b.audio_tokens(torch.ones(1, 4000) * 0.1, 2),
+                          atol=1e-2)
+    assert ref.latent.shape == (1, 4, 8, 8)
+
+
+def test_default_checkpoint_loads_when_shipped():
+    from avatar.model_runtime.avatar_model import default_checkpoint
+    if not default_checkpoint().is_file():
+        pytest.skip("no bundled checkpoint in this checkout yet")
+    model = AvatarModel.load(None)
+    assert model.size == 256 and model.latent_shape == (4, 32, 32)

@@ -43,12 +43,12 @@ def clip_length(step: int, rng: np.random.Generator) -> int:
 
 
 def train_denoiser(corpus_dir: str, ae_checkpoint: str, loop: LoopConfig, den_cfg: DenoiserConfig | None = None,
-                   audio_cfg: AudioConfig | None = None) -> dict:
+                   audio_cfg: AudioConfig | None = None, latent_frames: int = 0) -> dict:
     rank, world = setup_distributed()
     torch.set_num_threads(loop.threads)
     torch.manual_seed(loop.seed)           # identical initial weights on every rank
     if rank == 0:
-        encode_corpus(corpus_dir, ae_checkpoint, threads=loop.threads)   # no-op when cached
+        encode_corpus(corpus_dir, ae_checkpoint, threads=loop.threads, max_frames=latent_frames)
     if world > 1:
         dist.barrier()
     run = Run(loop, rank)

@@ -38,8 +38,17 @@ def encode_images(ae: Autoencoder, images_uint8: np.ndarray, batch: int = 32) ->
     out = []
     for start in range(0, len(images_uint8), batch):
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            out.append(ae.encode(to_unit(images_uint8[start:start + batch])).float())
+            img = to_unit(images_uint8[start:start + batch]).contiguous(memory_format=torch.channels_last)
+            out.append(ae.encode(img).float())
     return torch.cat(out).numpy().astype(np.float16)                  # (N, C, h, w)
+
+
+def subset(clips: list, max_frames: int) -> list:
+    """Every k-th clip so that about max_frames frames are kept (all when max_frames is 0)."""
+    total = sum(c.n_frames for c in clips)
+    if not max_frames or total <= max_frames:
+        return clips
+    return clips[::-(-total // max_frames)]
 
 
 def latent_path(clip_dir: Path, tag: str) -> Path:
@@ -50,14 +59,16 @@ def identity_latent_path(root: Path, ident: str, tag: str) -> Path:
     return root / "identities" / f"{ident}.latent-{tag}.npy"
 
 
-def encode_corpus(corpus_dir: str, ae_checkpoint: str, splits=("train", "val"), threads: int = 2) -> str:
-    """Write missing latent files; returns the tag. Safe to interrupt and rerun."""
+def encode_corpus(corpus_dir: str, ae_checkpoint: str, splits=("train", "val"), threads: int = 2,
+                  max_frames: int = 0) -> str:
+    """Write missing latent files; returns the tag. Safe to interrupt and rerun.
+    max_frames > 0 caches only a spread-out subset of each split's clips (a CPU-time budget)."""
     torch.set_num_threads(threads)
     if not Path(ae_checkpoint).is_file():
         raise InputError(f"autoencoder checkpoint not found: {ae_checkpoint}")
     corpus, tag = open_corpus(corpus_dir), checkpoint_tag(ae_checkpoint)
-    ae = load_autoencoder(ae_checkpoint)
-    clips = [c for s in splits for c in corpus.split(s)]
+    ae = load_autoencoder(ae_checkpoint).to(memory_format=torch.channels_last)
+    clips = [c for s in splits for c in subset(corpus.split(s), max_frames)]
     for clip in tqdm(clips, desc=f"latents {tag}", dynamic_ncols=True):
         path = latent_path(clip.path, tag)
         if not path.is_file():
