@@ -19,6 +19,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", type=Path, default=None)
     p.add_argument("--image", type=Path, default=None, help="portrait (default: bundled)")
     p.add_argument("--json", action="store_true", help="print one JSON object per configuration")
+    p.add_argument("--long-run", type=float, default=None, metavar="SECONDS",
+                   help="instead: render SECONDS of speech and report drift (first vs last minute) and memory")
     p.add_argument("--record", type=Path, nargs="?", const=Path("BENCHMARKS.md"), default=None,
                    help="append the results to a markdown file (default BENCHMARKS.md)")
 
@@ -33,6 +35,8 @@ def run(args: argparse.Namespace) -> int:
         if size % 32 or size < 64:
             raise InputError(f"--size must be a multiple of 32, at least 64 (got {size})")
     image = load_image(args.image if args.image is not None else asset("portrait.png"))
+    if args.long_run is not None:
+        return _long_run(args, image)
     peak = bf16_matmul_peak_gflops()
     results = []
     for size, dtype in itertools.product(args.size, args.dtype):
@@ -75,3 +79,35 @@ def append_markdown(path: Path, results: list[dict]) -> None:
         path.write_text("# Benchmarks\n\nAppend-only; each section names its machine and date.\n")
     with path.open("a") as f:
         f.write(head + "\n".join(rows) + "\n")
+
+
+def _long_run(args: argparse.Namespace, image) -> int:
+    from avatar.core.audio_io import load_audio
+    from avatar.model_runtime.engine.backends import load_runtime_model
+    from avatar.model_runtime.engine.long_run import LongRunConfig, long_run
+    from avatar.model_runtime.evaluation.runner import evaluate_video
+
+    if args.long_run < 130:
+        raise InputError("--long-run needs at least 130 s (two one-minute windows apart)")
+    model = load_runtime_model(args.checkpoint, dtype=args.dtype[0], size=args.size[0], image=image)
+    cfg = LongRunConfig(seconds=args.long_run, steps=args.steps[0], clip=args.clip)
+    result = long_run(model, image, load_audio(asset("speech_example.wav")), cfg)
+    scores = evaluate_video(result.pop("frames"), reference=image)
+    result["drift"] = scores["drift"]
+    result["flicker"] = scores["flicker"]
+    summary = {k: v for k, v in result.items() if k != "memory_trace"}
+    print(json.dumps(summary, indent=None if args.json else 2, default=float))
+    if args.record is not None:
+        d = result["drift"]
+        with args.record.open("a") as f:
+            f.write(f"\n## Long run, {datetime.date.today().isoformat()}: {args.long_run:.0f} s at "
+                    f"{args.size[0]}px, {args.steps[0]} steps, {args.dtype[0]}\n\n"
+                    f"Command: `avatar bench --long-run {args.long_run:.0f} --size {args.size[0]} --steps "
+                    f"{args.steps[0]} --dtype {args.dtype[0]} --record`\n\n"
+                    f"- drift first vs last minute: similarity {d['similarity']:.3f} (colour {d['colour']:.3f}, "
+                    f"identity {d['identity']:.3f}, sharpness ratio {d['sharpness_ratio']:.3f})\n"
+                    f"- memory: RSS {result['rss_mb_start']:.0f} MB at start, {result['rss_mb_end']:.0f} MB at "
+                    f"the end, max {result['rss_mb_max']:.0f} MB, slope after minute 1: "
+                    f"{result['rss_slope_mb_per_min_after_1min']:+.2f} MB/min\n"
+                    f"- throughput over the run: {result['fps']:.1f} FPS\n")
+    return 0

@@ -1,0 +1,72 @@
+"""Long-run stability: identity/colour/sharpness drift and memory over N minutes.
+
+The engine renders N minutes of speech with pauses (offline clocking: drift does
+not depend on wall time), keeping only the first and last minute of frames;
+resident memory is sampled throughout. Drift uses the same metrics as `avatar eval`.
+"""
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from avatar.model_runtime.engine.planner import PlannerConfig
+from avatar.model_runtime.engine.streaming import EngineConfig, StreamingEngine
+from avatar.model_runtime.engine.timeline import FPS, SAMPLE_RATE
+
+
+@dataclass(frozen=True)
+class LongRunConfig:
+    seconds: float = 600.0
+    window_s: float = 60.0
+    steps: int = 2
+    clip: int = 8
+    seed: int = 0
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def speech_track(utterance: np.ndarray, seconds: float, gap_s: float = 2.0) -> np.ndarray:
+    """The utterance repeated with silent gaps, so states alternate speaking / idle."""
+    unit = np.concatenate([utterance, np.zeros(int(gap_s * SAMPLE_RATE), np.float32)])
+    reps = int(np.ceil(seconds * SAMPLE_RATE / len(unit)))
+    return np.tile(unit, reps)[:int(seconds * SAMPLE_RATE)]
+
+
+def long_run(model, image: np.ndarray, utterance: np.ndarray, cfg: LongRunConfig, states=None) -> dict:
+    wave = speech_track(utterance, cfg.seconds)
+    n = len(wave) // (SAMPLE_RATE // FPS)
+    window = int(cfg.window_s * FPS)
+    engine = StreamingEngine(model, image, EngineConfig(
+        planner=PlannerConfig(steps=cfg.steps, min_steps=1, clip=cfg.clip), seed=cfg.seed))
+    engine.write_audio(wave, 0)
+    if states is not None:
+        for f in np.flatnonzero(np.diff(states[:n], prepend=-1)):
+            engine.set_state(int(f), int(states[f]))
+    engine.close_audio()
+    first, last, memory = [], [], []
+    t0 = time.perf_counter()
+    engine.start()
+    try:
+        for frame in engine.frames():
+            if frame.index < window:
+                first.append(frame.rgb)
+            elif frame.index >= n - window:
+                last.append(frame.rgb)
+            if frame.index % (10 * FPS) == 0:
+                memory.append((frame.index / FPS, rss_mb()))
+    finally:
+        engine.stop()
+    elapsed = time.perf_counter() - t0
+    mem = np.array(memory)
+    later = mem[mem[:, 0] >= 60] if (mem[:, 0] >= 60).sum() >= 2 else mem
+    slope = float(np.polyfit(later[:, 0] / 60, later[:, 1], 1)[0]) if len(later) >= 2 else 0.0
+    return {"frames": np.stack(first + last), "n_frames": n, "seconds": cfg.seconds, "elapsed_s": elapsed,
+            "fps": n / elapsed, "rss_mb_start": float(mem[0, 1]), "rss_mb_end": float(mem[-1, 1]),
+            "rss_mb_max": float(mem[:, 1].max()), "rss_slope_mb_per_min_after_1min": slope,
+            "memory_trace": memory}
