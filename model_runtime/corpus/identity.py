@@ -100,8 +100,8 @@ def _random_colour(rng: np.random.Generator, sat: tuple[float, float],
 def sample_identity(name: str, rng: np.random.Generator) -> Identity:
     hair_style = _choice(rng, HAIR_STYLES)
     # long hair and buns mostly without beards: a mild prior, every combination stays possible
-    facial_hair = _choice(rng, FACIAL_HAIR) if rng.random() < (0.25 if hair_style in
-                                                                 ("long", "bun") else 0.5) else "none"
+    p_facial_hair = 0.25 if hair_style in ("long", "bun") else 0.5
+    facial_hair = _choice(rng, FACIAL_HAIR) if rng.random() < p_facial_hair else "none"
     glasses = _choice(rng, GLASSES) if rng.random() < 0.45 else "none"
     u = lambda: float(rng.uniform(-1, 1))  # noqa: E731  (short local helper)
     return Identity(
