@@ -8,7 +8,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
 APT_PACKAGES=(python3 python3-venv python3-dev cmake g++ make espeak-ng libespeak-ng1 ffmpeg
-  libportaudio2 sox xvfb chromium pulseaudio git)
+  libportaudio2 sox xvfb chromium pulseaudio opencv-data git)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
