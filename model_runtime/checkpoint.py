@@ -33,6 +33,7 @@ def save_bundle(path, modules: dict, config: BundleConfig, extra: dict | None = 
     path = Path(path)
     tmp = path.with_suffix(".tmp")
     save_file(tensors, str(tmp), metadata=meta)
+    tmp.chmod(0o644)                  # safetensors creates the file owner-only
     tmp.replace(path)
 
 

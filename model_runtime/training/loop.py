@@ -1,6 +1,5 @@
 """Shared training-loop machinery: DDP setup, EMA, logging, time/step budget, resumable state."""
 import copy
-import math
 import os
 import time
 from dataclasses import dataclass
@@ -111,7 +110,3 @@ class Run:
 def warmup_lr(step: int, base: float, warmup: int = 200) -> float:
     """Linear warm-up then constant: runs are time-boxed, so no fixed horizon to decay over."""
     return base * min(1.0, (step + 1) / warmup)
-
-
-def cosine(step: int, total: int, base: float) -> float:
-    return base * 0.5 * (1 + math.cos(math.pi * min(step, total) / max(1, total)))

@@ -1,16 +1,38 @@
 """Copy a trained bundle into the package as the default checkpoint (fp16 weights).
 
-python -m avatar.model_runtime.training.ship RUN_DIR/model.safetensors
+python -m avatar.model_runtime.training.ship RUN_DIR/model.safetensors [--corpus DIR]
+
+With --corpus, a bundle without few-step schedules (a teacher) gets 1/2/4-step
+consistency-sampling schedules chosen by latent error on the corpus (distill does the
+same for students).
 """
 import argparse
 from pathlib import Path
 
+from avatar.model_runtime.audio import AudioEncoder
 from avatar.model_runtime.avatar_model import default_checkpoint
-from avatar.model_runtime.checkpoint import load_bundle, save_bundle
+from avatar.model_runtime.checkpoint import load_bundle, load_into, save_bundle
+from avatar.model_runtime.conditioning import Denoiser
+from avatar.model_runtime.denoiser import DenoiserUNet
+from avatar.model_runtime.training.clips import LatentClips
+from avatar.model_runtime.training.distill import choose_schedules
+from avatar.model_runtime.training.latents import checkpoint_tag
 
 
-def ship(source: str, dest: str | None = None) -> str:
+def add_schedules(source: str, corpus: str, config, states: dict) -> dict:
+    audio, den = AudioEncoder(config.audio), Denoiser(DenoiserUNet(config.denoiser), config.edm.sigma_data)
+    load_into(audio, states["audio"], "audio encoder")
+    load_into(den.net, states["denoiser"], "denoiser")
+    data = LatentClips(corpus, checkpoint_tag(source), "train", config.denoiser.motion_frames,
+                       config.audio.context_frames, config.audio.lookahead_mel * config.audio.hop)
+    config.student_sigmas, errors = choose_schedules(den.eval(), audio.eval(), data, config.edm)
+    return errors
+
+
+def ship(source: str, dest: str | None = None, corpus: str | None = None) -> str:
     config, states, extra = load_bundle(source)
+    if corpus and not config.student_sigmas:
+        extra["latent_mse"] = add_schedules(source, corpus, config, states)
     target = dest or str(default_checkpoint())
     Path(target).parent.mkdir(parents=True, exist_ok=True)
     save_bundle(target, {k: v for k, v in states.items() if v}, config, extra=extra, half=True)
@@ -21,8 +43,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("source")
     ap.add_argument("--dest", default=None)
+    ap.add_argument("--corpus", default=None)
     args = ap.parse_args()
-    print(ship(args.source, args.dest))
+    print(ship(args.source, args.dest, args.corpus))
 
 
 if __name__ == "__main__":
