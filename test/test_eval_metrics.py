@@ -110,11 +110,12 @@ def test_colour_and_sharpness_detect_shift_and_blur():
     assert metrics.sharpness(blurred) < 0.5 * metrics.sharpness(frames)
 
 
-def test_drift_windows_minute_or_fifth():
-    first, last, length = metrics.drift_windows(15000)
-    assert length == 1500 and first[0] == 0 and last[-1] == 14999 and len(first) == 50
-    first, last, length = metrics.drift_windows(200)
-    assert length == 40 and last[0] == 160 and last[-1] == 199
+def test_drift_window_is_a_minute_or_a_fifth():
+    assert metrics.drift_window(15000) == 1500
+    assert metrics.drift_window(200) == 40
+    idx = metrics.spread(14000, 1000)
+    assert len(idx) == 50 and idx[0] == 14000 and idx[-1] == 14999
+    assert list(metrics.spread(5, 3)) == [5, 6, 7]
 
 
 def test_cosine():

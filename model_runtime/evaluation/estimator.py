@@ -1,6 +1,6 @@
 """Face-parameter estimator: one RGB frame -> the corpus ground-truth face parameters.
 
-A small strided CNN (about 0.9 M parameters). Besides the 10 parameters it emits a unit-norm
+A small strided CNN (about 1 M parameters). Besides the 10 parameters it emits a unit-norm
 identity embedding, trained with a cosine-softmax over the training identities, so that drift
 and identity similarity can be measured without any downloaded face-recognition weights.
 Weights are fp16 safetensors; the EstimatorConfig is JSON in the file's metadata.
@@ -26,17 +26,20 @@ DEFAULT_WEIGHTS = "models/estimator.safetensors"
 
 @dataclass
 class EstimatorConfig:
-    input_size: int = 128
+    input_size: int = 160
     # Centre square crop (fraction of the side) before resizing: the corpus head fills the
-    # middle ~60% of the frame, so this spends the input pixels on the face, not the backdrop.
-    crop: float = 0.75
-    widths: tuple[int, ...] = (16, 32, 64, 96, 128)   # one stride-2 stage each: 128 -> 4 px
-    hidden: int = 224
+    # middle ~60% of the frame, so this spends the input pixels on the face, not the backdrop
+    # (0.7 x 256 = 179 px -> 160: expressions move features by only 2-5 px at 256).
+    crop: float = 0.7
+    widths: tuple[int, ...] = (16, 32, 64, 96, 128)   # one stride-2 stage each: 160 -> 5 px
+    hidden: int = 160
     embed_dim: int = 64
     params: tuple[str, ...] = PARAM_NAMES
     # Targets are predicted standardised; these undo it (filled in from the training set).
     target_mean: tuple[float, ...] = (0.0,) * len(PARAM_NAMES)
     target_std: tuple[float, ...] = (1.0,) * len(PARAM_NAMES)
+    # Parameters tracked well on held-out (validation) identities; set after training.
+    reliable: tuple[str, ...] = PARAM_NAMES
 
     @classmethod
     def from_json(cls, text: str) -> "EstimatorConfig":
@@ -62,13 +65,16 @@ class FaceEstimator(nn.Module):
         # Flatten, not global pooling: gaze and head pose live in *where* things are.
         self.trunk = nn.Sequential(nn.Flatten(), nn.Linear(cin * side * side, cfg.hidden), nn.SiLU())
         self.head = nn.Linear(cfg.hidden, len(cfg.params))
-        self.embed = nn.Linear(cfg.hidden, cfg.embed_dim)
+        # The identity embedding reads globally pooled features: pooling discards *where*
+        # things are, which is what pose and expression change, and keeps colours and textures.
+        self.embed = nn.Sequential(nn.Linear(cin, cin), nn.SiLU(), nn.Linear(cin, cfg.embed_dim))
         self.register_buffer("mean", torch.tensor(cfg.target_mean, dtype=torch.float32))
         self.register_buffer("std", torch.tensor(cfg.target_std, dtype=torch.float32))
 
     def forward(self, x):                                   # (B, 3, S, S) float in [0, 1]
-        h = self.trunk(self.features(x * 2.0 - 1.0))        # (B, hidden)
-        return self.head(h), F.normalize(self.embed(h).float(), dim=1)   # (B, P) standardised, (B, E)
+        f = self.features(x * 2.0 - 1.0)                    # (B, C, s, s)
+        e = self.embed(f.mean(dim=(2, 3)))                  # (B, E)
+        return self.head(self.trunk(f)), F.normalize(e.float(), dim=1)   # (B, P) standardised, (B, E)
 
     def denormalise(self, z):                               # (B, P) -> physical units of gt.json
         return z.float() * self.std + self.mean
@@ -127,17 +133,23 @@ class Estimates:
 
 
 @torch.inference_mode()
-def estimate(model: FaceEstimator, frames: np.ndarray, batch: int = 128) -> Estimates:
-    """Run the estimator over every frame (bf16 autocast: about 3x faster on this CPU)."""
+def estimate(model: FaceEstimator, frames: np.ndarray, batch: int = 128, prepared: bool = False) -> Estimates:
+    """Run the estimator over every frame (bf16 autocast: about 3x faster on this CPU).
+
+    frames: (T, H, W, 3) uint8 RGB video frames, or with prepared=True frames already cropped
+    and resized by prepare_frames (what the training and scoring sets hold).
+    """
     if len(frames) == 0:
         return Estimates({n: np.zeros(0, np.float32) for n in model.cfg.params},
                          np.zeros((0, model.cfg.embed_dim), np.float32))
     model = model.to(memory_format=torch.channels_last)
     outs, embs = [], []
     for start in range(0, len(frames), batch):
-        x = to_tensor(prepare_frames(frames[start:start + batch], model.cfg.input_size, model.cfg.crop))
+        chunk = frames[start:start + batch]
+        if not prepared:
+            chunk = prepare_frames(chunk, model.cfg.input_size, model.cfg.crop)
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            z, e = model(x)
+            z, e = model(to_tensor(chunk))
         outs.append(model.denormalise(z).numpy())
         embs.append(e.float().numpy())
     p = np.concatenate(outs)                                         # (T, P)

@@ -109,17 +109,19 @@ def stillness(aperture: np.ndarray, states: np.ndarray, margin: int = 2) -> dict
 
 
 def efficacy(commanded: dict[str, np.ndarray], measured: dict[str, np.ndarray],
-             min_std: float = 0.02) -> dict:
+             min_std: float = 0.02, trusted: set[str] | None = None) -> dict:
     """Pearson r between each commanded control and its measured counterpart.
 
     A control whose command barely varies (std < min_std) was not exercised: its r is None
     and it is left out of the mean, because a correlation with a constant means nothing.
+    Controls outside `trusted` (None = all) keep their r but are left out of the mean too:
+    the estimator cannot measure them well enough for the mean to mean anything.
     """
     per = {}
     for name, cmd in commanded.items():
         cmd = np.asarray(cmd, np.float64)
         per[name] = pearson(measured[name], cmd) if cmd.std() >= min_std else None
-    used = [r for r in per.values() if r is not None]
+    used = [r for n, r in per.items() if r is not None and (trusted is None or n in trusted)]
     return {"r_mean": float(np.mean(used)) if used else None, "per_control": per}
 
 
@@ -182,15 +184,12 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
     return float(a @ b / den) if den > 1e-12 else 0.0
 
 
-def drift_windows(n_frames: int, fps: int = 25, seconds: float = 60.0, fraction: float = 0.2,
-                  max_samples: int = 50) -> tuple[np.ndarray, np.ndarray, int]:
-    """Sampled frame indices of the first and last window, and the window length in frames.
+def drift_window(n_frames: int, fps: int = 25, seconds: float = 60.0, fraction: float = 0.2) -> int:
+    """Length in frames of the first and last windows compared for drift: a minute, or 20%
+    of a video shorter than five minutes."""
+    return max(1, min(int(seconds * fps), int(np.ceil(fraction * n_frames))))
 
-    A window is a minute, or 20% of a shorter video.
 
-    At most max_samples evenly spaced frames per window keep a 10-minute video cheap.
-    """
-    length = max(1, min(int(seconds * fps), int(np.ceil(fraction * n_frames))))
-    take = min(length, max_samples)
-    first = np.linspace(0, length - 1, take).round().astype(int)
-    return first, first + (n_frames - length), length
+def spread(start: int, length: int, max_samples: int = 50) -> np.ndarray:
+    """At most max_samples evenly spaced frame indices in [start, start + length)."""
+    return start + np.linspace(0, length - 1, min(length, max_samples)).round().astype(int)

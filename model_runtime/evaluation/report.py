@@ -32,7 +32,8 @@ def format_table(result: dict) -> str:
         lines.append("  n/a")
     else:
         lines.append(f"  mean r {_f(expr['r_mean'])}  (ground-truth parameters: {_f(expr['r_mean_gt'])})")
-        lines += [f"  {name:<12} {_f(r)}" for name, r in expr["per_control"].items() if r is not None]
+        lines += [f"  {name:<12} {_f(r)}" + ("  (not in the mean: unreliable estimate)" if name in expr["untrusted"] else "")
+                  for name, r in expr["per_control"].items() if r is not None]
     lines += [f"drift (first vs last {drift['window_s']:.1f} s): similarity {_f(drift['similarity'])}",
               f"  colour {_f(drift['colour'])}  identity {_f(drift['identity'])}  "
               f"sharpness ratio {_f(drift['sharpness_ratio'])}",
