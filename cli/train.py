@@ -34,6 +34,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("what", choices=sorted(DEFAULT_BATCH), help="which network to train")
     add_loop_arguments(parser)
     parser.add_argument("--autoencoder", help="trained autoencoder checkpoint (denoiser only)")
+    parser.add_argument("--init", help="autoencoder: start from this checkpoint's autoencoder")
+    parser.add_argument("--freeze-encoder", action="store_true",
+                        help="autoencoder: train the decoder side only (cached latents stay valid)")
     parser.add_argument("--latent-frames", type=int, default=0,
                         help="denoiser: cache latents of about this many frames per split (0: all)")
 
@@ -42,7 +45,7 @@ def run(args) -> int:
     loop = loop_config(args, DEFAULT_BATCH[args.what], DEFAULT_LR[args.what])
     if args.what == "autoencoder":
         from avatar.model_runtime.training.autoencoder_train import train_autoencoder
-        result = train_autoencoder(args.corpus, loop)
+        result = train_autoencoder(args.corpus, loop, init=args.init, freeze_encoder=args.freeze_encoder)
     else:
         if not args.autoencoder or not Path(args.autoencoder).is_file():
             raise InputError("train denoiser needs --autoencoder CHECKPOINT (from avatar train autoencoder)")

@@ -17,10 +17,11 @@ from avatar.model_runtime.training.corpus_io import open_corpus, to_unit
 
 
 def checkpoint_tag(path) -> str:
-    """Hash of the autoencoder inside any bundle (autoencoder run, teacher or student)."""
+    """Hash of the encoder (weights + latent normalisation) inside any bundle (autoencoder run,
+    teacher or student): what the cached latents depend on; decoder changes keep them valid."""
     config, states, _ = load_bundle(path)
     digest = hashlib.sha1(json.dumps(to_dict(config.autoencoder), sort_keys=True).encode())
-    for key in sorted(states["autoencoder"]):
+    for key in sorted(k for k in states["autoencoder"] if k.startswith("encoder.")):
         digest.update(key.encode())
         digest.update(states["autoencoder"][key].float().numpy().tobytes())
     return digest.hexdigest()[:10]

@@ -1,6 +1,6 @@
 """Copy a trained bundle into the package as the default checkpoint (fp16 weights).
 
-python -m avatar.model_runtime.training.ship RUN_DIR/model.safetensors [--corpus DIR]
+python -m avatar.model_runtime.training.ship RUN_DIR/model.safetensors [--corpus DIR] [--autoencoder AE]
 
 With --corpus, a bundle without few-step schedules (a teacher) gets 1/2/4-step
 consistency-sampling schedules chosen by latent error on the corpus (distill does the
@@ -9,6 +9,7 @@ same for students).
 import argparse
 from pathlib import Path
 
+from avatar.core.errors import InputError
 from avatar.model_runtime.audio import AudioEncoder
 from avatar.model_runtime.avatar_model import default_checkpoint
 from avatar.model_runtime.checkpoint import load_bundle, load_into, save_bundle
@@ -29,8 +30,16 @@ def add_schedules(source: str, corpus: str, config, states: dict) -> dict:
     return errors
 
 
-def ship(source: str, dest: str | None = None, corpus: str | None = None) -> str:
+def ship(source: str, dest: str | None = None, corpus: str | None = None, autoencoder: str | None = None) -> str:
+    """autoencoder: take the autoencoder from this bundle instead (a decoder fine-tuned with
+    the encoder frozen; refused if its encoder differs, since the denoiser learned its latents)."""
     config, states, extra = load_bundle(source)
+    if autoencoder:
+        if checkpoint_tag(autoencoder) != checkpoint_tag(source):
+            raise InputError(f"{autoencoder} has a different encoder than {source}")
+        ae_config, ae_states, ae_extra = load_bundle(autoencoder)
+        config.autoencoder, states["autoencoder"] = ae_config.autoencoder, ae_states["autoencoder"]
+        extra["autoencoder_val"] = ae_extra.get("val")
     if corpus and not config.student_sigmas:
         extra["latent_mse"] = add_schedules(source, corpus, config, states)
     target = dest or str(default_checkpoint())
@@ -43,9 +52,10 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("source")
     ap.add_argument("--dest", default=None)
-    ap.add_argument("--corpus", default=None)
+    ap.add_argument("--corpus", default=None, help="choose few-step schedules on this corpus if missing")
+    ap.add_argument("--autoencoder", default=None, help="replace the autoencoder (same encoder only)")
     args = ap.parse_args()
-    print(ship(args.source, args.dest, args.corpus))
+    print(ship(args.source, args.dest, args.corpus, args.autoencoder))
 
 
 if __name__ == "__main__":
