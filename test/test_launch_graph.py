@@ -48,7 +48,12 @@ def test_launch_graph_end_to_end(graph_files, rclpy_context):
     probe = rclpy.create_node("outside_client", context=rclpy_context)
     states, images = [], []
     probe.create_subscription(AvatarState, "/avatar/state", lambda m: states.append(m.state), QOS.state)
-    probe.create_subscription(Image, "/avatar/image", lambda m: images.append(time.monotonic()), QOS.image)
+    stamps = []
+
+    def on_image(msg):
+        images.append(time.monotonic())
+        stamps.append(msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9)
+    probe.create_subscription(Image, "/avatar/image", on_image, QOS.image)
     executor = make_executor(rclpy_context, probe)
     t0 = time.monotonic()
     launch = subprocess.Popen([sys.executable, "-m", "avatar.cli.main", "launch", "--config",
@@ -65,6 +70,7 @@ def test_launch_graph_end_to_end(graph_files, rclpy_context):
     assert time.monotonic() - t0 < DURATION + 45
     assert AvatarState.SPEAKING in states and AvatarState.IDLE in states, set(states)
     assert len(images) >= 100, f"only {len(images)} frames seen"
+    assert all(b > a for a, b in zip(stamps, stamps[1:])), "frame stamps must increase"
     steady = [t for t in images if t > images[0] + 2.0]
     rate = (len(steady) - 1) / (steady[-1] - steady[0])
     print(f"\n[bench] /avatar/image seen by an outside client: {rate:.1f} FPS")
