@@ -153,7 +153,9 @@ def live_latency(model, image, cfg: BenchConfig) -> dict:
 def run_bench(model, image, cfg: BenchConfig, peak_gflops: float | None = None) -> dict:
     torch.manual_seed(cfg.seed)
     peak = peak_gflops if peak_gflops is not None else bf16_matmul_peak_gflops()
-    flops = flops_per_frame(model, image, cfg.steps, cfg.clip)
+    # FlopCounterMode sees torch ops only: for ONNX Runtime / TensorRT runners it would count ~0.
+    torch_nets = getattr(model, "backend", "torch").startswith("torch")
+    flops = flops_per_frame(model, image, cfg.steps, cfg.clip) if torch_nets else float("nan")
     first = min(first_clip_ms(model, image, cfg) for _ in range(3))
     fps, stages = throughput(model, image, cfg)
     live = live_latency(model, image, cfg)

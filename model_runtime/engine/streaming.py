@@ -145,7 +145,12 @@ class StreamingEngine:
                 plan = self._wait_for_clip(next_frame)
                 if plan is None:
                     break
-                self.pipeline.submit(self._make_job(clip, plan))
+                try:
+                    self.pipeline.submit(self._make_job(clip, plan))
+                except PipelineError:
+                    if self._stop.is_set():
+                        return          # stopped while waiting for room: a normal end
+                    raise
                 next_frame, clip = plan.start + plan.n, clip + 1
                 keep_from = (next_frame - self.model.audio_context_frames - 2) * SAMPLES_PER_FRAME
                 self.audio.trim(keep_from)
