@@ -63,12 +63,33 @@ def test_stillness_skips_transitions_and_missing_states():
     assert res["idle_motion"] is None and res["idle_ratio"] is None
 
 
-def test_efficacy_ignores_unexercised_controls():
-    cmd = {"smile": smooth_noise(200, 6), "gaze_x": np.zeros(200)}
-    meas = {"smile": cmd["smile"] + 0.01 * smooth_noise(200, 7), "gaze_x": smooth_noise(200, 8)}
-    res = metrics.efficacy(cmd, meas)
+def holds(n, seed):
+    """A commanded-control-like track: values held for 1-3 s."""
+    rng = np.random.default_rng(seed)
+    out, t = np.zeros(n), 0
+    while t < n:
+        hold = int(rng.integers(25, 75))
+        out[t:t + hold] = rng.uniform(0, 1)
+        t += hold
+    return out
+
+
+def test_efficacy_ignores_unexercised_and_untrusted_controls():
+    cmd = {"smile": holds(300, 6), "gaze_x": np.zeros(300), "brow_raise": holds(300, 9)}
+    meas = {"smile": cmd["smile"] + 0.01 * smooth_noise(300, 7), "gaze_x": smooth_noise(300, 8),
+            "brow_raise": smooth_noise(300, 10)}
+    res = metrics.efficacy(cmd, meas, trusted={"smile", "gaze_x"})
     assert res["per_control"]["gaze_x"] is None
+    assert res["per_control"]["brow_raise"] < 0.5
     assert res["r_mean"] == pytest.approx(res["per_control"]["smile"]) and res["r_mean"] > 0.99
+
+
+def test_efficacy_is_not_fooled_by_blinks():
+    cmd = {"eye_open": holds(300, 11)}
+    blinks = cmd["eye_open"].copy()
+    blinks[::40] = -1.0                      # one-frame closures every 1.6 s
+    assert metrics.efficacy(cmd, {"eye_open": blinks})["r_mean"] > 0.9
+    assert metrics.efficacy(cmd, {"eye_open": blinks}, median_frames=1)["r_mean"] < 0.8
 
 
 def moving_frames(n=40, size=64):

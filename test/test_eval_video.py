@@ -72,7 +72,7 @@ def test_ground_truth_render_scores_near_perfect(good):
     assert good["sync"]["audio"]["r"] > 0.6 and abs(good["sync"]["audio"]["lag"]) <= 1
     assert good["stillness"]["idle_ratio"] < 0.1 and good["stillness"]["listening_ratio"] < 0.1
     assert good["expression"]["r_mean"] > 0.6
-    assert good["drift"]["similarity"] > 0.9 and good["drift"]["identity_ref_last"] > 0.8
+    assert good["drift"]["similarity"] > 0.9 and good["drift"]["identity_ref_last"] > 0.7
     assert good["flicker"]["temporal_hf"] < 1.0
     assert json.loads(json.dumps(good)) == good      # plain JSON types, no NaN
 
@@ -130,8 +130,9 @@ def test_other_identity_fails_identity_drift(clips, model, good):
     half = len(frames) // 2
     frames[half:] = b["frames"][half:len(frames)]
     bad = score(a, model, frames=frames)
-    assert bad["drift"]["identity"] < good["drift"]["identity"] - 0.2
-    assert bad["drift"]["identity_ref_last"] < good["drift"]["identity_ref_last"] - 0.2
+    assert bad["drift"]["identity"] < good["drift"]["identity"] - 0.3
+    assert bad["drift"]["identity_ref_last"] < good["drift"]["identity_ref_last"] - 0.3
+    assert bad["drift"]["similarity"] < 0.8 < good["drift"]["similarity"]
 
 
 def test_cli_json_has_the_documented_keys(clips, capsys, good):
@@ -147,8 +148,8 @@ def test_cli_json_has_the_documented_keys(clips, capsys, good):
     assert set(result["stillness"]) == {"source", "speaking_motion", "listening_motion", "idle_motion",
                                         "listening_ratio", "idle_ratio"}
     assert set(result["expression"]) == {"r_mean", "r_mean_gt", "per_control", "untrusted"}
-    assert set(result["drift"]) == {"window_s", "colour", "identity", "identity_ref_first", "identity_ref_last",
-                                    "sharpness_ratio", "similarity"}
+    assert set(result["drift"]) == {"window_s", "colour", "appearance", "identity", "identity_ref_first",
+                                    "identity_ref_last", "sharpness_ratio", "similarity"}
     assert set(result["flicker"]) == {"temporal_hf", "frame_diff"}
     # The MP4 round trip of the same frames gives the same scores as the in-memory call.
     assert result["sync"]["gt"]["r"] == pytest.approx(good["sync"]["gt"]["r"], abs=1e-6)

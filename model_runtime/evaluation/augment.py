@@ -22,12 +22,10 @@ class AugmentConfig:
     p_blur: float = 0.5
     blur_sigma: tuple[float, float] = (0.3, 1.6)   # px at the estimator's input size
     p_downup: float = 0.2          # render at half size and upsample (soft decoders)
-    # Mild colour jitter: colour is a stable identity cue the embedding should be free to use
-    # (colour drift is measured separately); strong jitter made it lean on expression-variable shape.
-    brightness: float = 0.05
-    contrast: float = 0.1
-    saturation: float = 0.15
-    channel_gain: float = 0.04
+    brightness: float = 0.08
+    contrast: float = 0.2
+    saturation: float = 0.3
+    channel_gain: float = 0.08
     noise_std: float = 0.03
 
 

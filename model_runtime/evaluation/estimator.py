@@ -40,6 +40,8 @@ class EstimatorConfig:
     target_std: tuple[float, ...] = (1.0,) * len(PARAM_NAMES)
     # Parameters tracked well on held-out (validation) identities; set after training.
     reliable: tuple[str, ...] = PARAM_NAMES
+    # Stage whose pooled features describe appearance (colour and texture statistics).
+    appearance_stage: int = 2
 
     @classmethod
     def from_json(cls, text: str) -> "EstimatorConfig":
@@ -70,11 +72,22 @@ class FaceEstimator(nn.Module):
         self.embed = nn.Sequential(nn.Linear(cin, cin), nn.SiLU(), nn.Linear(cin, cfg.embed_dim))
         self.register_buffer("mean", torch.tensor(cfg.target_mean, dtype=torch.float32))
         self.register_buffer("std", torch.tensor(cfg.target_std, dtype=torch.float32))
+        # Layer index where the appearance stage ends (stage 0 has one conv, the others two),
+        # and the training-set statistics that standardise its pooled features.
+        self.appearance_layer = 2 * cfg.appearance_stage
+        width = cfg.widths[cfg.appearance_stage]
+        self.register_buffer("app_mean", torch.zeros(width))
+        self.register_buffer("app_std", torch.ones(width))
 
     def forward(self, x):                                   # (B, 3, S, S) float in [0, 1]
-        f = self.features(x * 2.0 - 1.0)                    # (B, C, s, s)
+        """-> standardised parameters (B, P), identity embedding (B, E), appearance (B, A)."""
+        f = x * 2.0 - 1.0
+        for i, layer in enumerate(self.features):
+            f = layer(f)                                    # (B, C_i, s_i, s_i)
+            if i == self.appearance_layer:
+                a = (f.float().mean(dim=(2, 3)) - self.app_mean) / self.app_std
         e = self.embed(f.mean(dim=(2, 3)))                  # (B, E)
-        return self.head(self.trunk(f)), F.normalize(e.float(), dim=1)   # (B, P) standardised, (B, E)
+        return self.head(self.trunk(f)), F.normalize(e.float(), dim=1), a
 
     def denormalise(self, z):                               # (B, P) -> physical units of gt.json
         return z.float() * self.std + self.mean
@@ -130,6 +143,7 @@ def to_tensor(frames: np.ndarray) -> torch.Tensor:
 class Estimates:
     params: dict[str, np.ndarray] = field(default_factory=dict)   # name -> (T,)
     embedding: np.ndarray | None = None                          # (T, E), unit norm
+    appearance: np.ndarray | None = None                         # (T, A), standardised
 
 
 @torch.inference_mode()
@@ -141,16 +155,19 @@ def estimate(model: FaceEstimator, frames: np.ndarray, batch: int = 128, prepare
     """
     if len(frames) == 0:
         return Estimates({n: np.zeros(0, np.float32) for n in model.cfg.params},
-                         np.zeros((0, model.cfg.embed_dim), np.float32))
+                         np.zeros((0, model.cfg.embed_dim), np.float32),
+                         np.zeros((0, len(model.app_mean)), np.float32))
     model = model.to(memory_format=torch.channels_last)
-    outs, embs = [], []
+    outs, embs, apps = [], [], []
     for start in range(0, len(frames), batch):
         chunk = frames[start:start + batch]
         if not prepared:
             chunk = prepare_frames(chunk, model.cfg.input_size, model.cfg.crop)
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            z, e = model(to_tensor(chunk))
+            z, e, a = model(to_tensor(chunk))
         outs.append(model.denormalise(z).numpy())
         embs.append(e.float().numpy())
+        apps.append(a.float().numpy())
     p = np.concatenate(outs)                                         # (T, P)
-    return Estimates({n: p[:, i] for i, n in enumerate(model.cfg.params)}, np.concatenate(embs))
+    return Estimates({n: p[:, i] for i, n in enumerate(model.cfg.params)}, np.concatenate(embs),
+                     np.concatenate(apps))

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+from scipy.ndimage import median_filter
 
 SAMPLES_PER_FRAME = 640
 IDLE, LISTENING, SPEAKING = 0, 1, 2
@@ -109,18 +110,22 @@ def stillness(aperture: np.ndarray, states: np.ndarray, margin: int = 2) -> dict
 
 
 def efficacy(commanded: dict[str, np.ndarray], measured: dict[str, np.ndarray],
-             min_std: float = 0.02, trusted: set[str] | None = None) -> dict:
+             min_std: float = 0.1, trusted: set[str] | None = None, median_frames: int = 13) -> dict:
     """Pearson r between each commanded control and its measured counterpart.
 
+    The measured signal is median-filtered over median_frames (0.5 s): commands are slow
+    (holds of seconds), while blinks and gaze jumps are fast behaviour nobody commanded.
+    On corpus ground truth this lifts the ceiling from 0.79 to 0.86 (eye_open 0.66 -> 0.95).
     A control whose command barely varies (std < min_std) was not exercised: its r is None
-    and it is left out of the mean, because a correlation with a constant means nothing.
+    and it is left out of the mean, because a correlation with a near-constant means nothing.
     Controls outside `trusted` (None = all) keep their r but are left out of the mean too:
     the estimator cannot measure them well enough for the mean to mean anything.
     """
     per = {}
     for name, cmd in commanded.items():
         cmd = np.asarray(cmd, np.float64)
-        per[name] = pearson(measured[name], cmd) if cmd.std() >= min_std else None
+        smooth = median_filter(np.asarray(measured[name], np.float64), median_frames, mode="nearest")
+        per[name] = pearson(smooth, cmd) if cmd.std() >= min_std else None
     used = [r for n, r in per.items() if r is not None and (trusted is None or n in trusted)]
     return {"r_mean": float(np.mean(used)) if used else None, "per_control": per}
 

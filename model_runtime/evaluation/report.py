@@ -35,8 +35,8 @@ def format_table(result: dict) -> str:
         lines += [f"  {name:<12} {_f(r)}" + ("  (not in the mean: unreliable estimate)" if name in expr["untrusted"] else "")
                   for name, r in expr["per_control"].items() if r is not None]
     lines += [f"drift (first vs last {drift['window_s']:.1f} s): similarity {_f(drift['similarity'])}",
-              f"  colour {_f(drift['colour'])}  identity {_f(drift['identity'])}  "
-              f"sharpness ratio {_f(drift['sharpness_ratio'])}",
+              f"  colour {_f(drift['colour'])}  appearance {_f(drift['appearance'])}  "
+              f"sharpness ratio {_f(drift['sharpness_ratio'])}  identity {_f(drift['identity'])}",
               f"  identity vs reference: first {_f(drift['identity_ref_first'])}  "
               f"last {_f(drift['identity_ref_last'])}",
               f"temporal flicker: high-frequency {_f(flick['temporal_hf'], '.2f')}  "

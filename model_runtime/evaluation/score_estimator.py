@@ -48,6 +48,16 @@ def roc_auc(pos: np.ndarray, neg: np.ndarray) -> float:
     return float((ranks[:len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
 
 
+def appearance_drift(app: np.ndarray, clip: np.ndarray) -> dict:
+    """Appearance cosine of the first vs the last 20% of each clip (what eval's drift uses)."""
+    drift = []
+    for c in np.unique(clip):
+        idx = np.flatnonzero(clip == c)
+        k = max(1, len(idx) // 5)
+        drift.append(metrics.cosine(app[idx[:k]].mean(0), app[idx[-k:]].mean(0)))
+    return {"drift_mean": round(float(np.mean(drift)), 4), "drift_min": round(float(np.min(drift)), 4)}
+
+
 def identity_separation(emb: np.ndarray, identity: np.ndarray, clip: np.ndarray) -> dict:
     """Cosines between half-clip mean embeddings: same identity vs different identities; and
     `drift`: the first vs the last 20% of each clip, which is what `avatar eval` reports."""
@@ -84,6 +94,7 @@ def score(model: FaceEstimator, clips: list, stride: int = 2, max_frames: int = 
         "clean": accuracy(clean.params, data.targets, names, data.clip),
         "degraded": accuracy(degraded.params, data.targets, names, data.clip),
         "identity": identity_separation(clean.embedding, data.identity, data.clip),
+        "appearance": appearance_drift(clean.appearance, data.clip),
     }
     if log:
         log(format_report(report))
@@ -103,4 +114,5 @@ def format_report(report: dict) -> str:
         lines.append(f"{n:<12} {a['r']:>7.3f} {a['mae']:>7.4f} {f(a['clip_r']):>7} {f(a['clip_r_min']):>7} "
                      f"{d['r']:>7.3f} {d['mae']:>8.4f} {f(d['clip_r']):>11} {a['gt_std']:>7.4f}")
     lines.append(f"identity embedding: {report['identity']}")
+    lines.append(f"appearance features: {report['appearance']}")
     return "\n".join(lines)

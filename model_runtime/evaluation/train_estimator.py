@@ -3,8 +3,8 @@
     avatar eval --train-estimator --corpus DIR --out assets/models/estimator.safetensors
     python -m avatar.model_runtime.evaluation.train_estimator --corpus DIR --out PATH
 
-Loss: smooth-L1 on standardised parameters, plus a CosFace (cosine-softmax with margin)
-identity loss that shapes the embedding used for identity drift. The shipped weights are the EMA of the trained ones.
+Loss: smooth-L1 on standardised parameters, plus a cosine-softmax identity loss that shapes
+the embedding used for identity drift. The shipped weights are the EMA of the trained ones.
 """
 import argparse
 import json
@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from avatar.model_runtime.evaluation.augment import AugmentConfig, augment
-from avatar.model_runtime.evaluation.estimator import EstimatorConfig, FaceEstimator, save_estimator
+from avatar.model_runtime.evaluation.estimator import EstimatorConfig, FaceEstimator, estimate, save_estimator
 from avatar.model_runtime.evaluation.estimator_data import FrameSet, sample_split
 from avatar.model_runtime.evaluation.score_estimator import score
 
@@ -36,8 +36,7 @@ class TrainConfig:
     eval_stride: int = 2
     reliable_clip_r: float = 0.6   # a parameter is trusted when its within-clip r on val reaches this
     id_weight: float = 0.3
-    id_scale: float = 24.0         # cosine-softmax temperature
-    id_margin: float = 0.25        # additive cosine margin (CosFace)
+    id_scale: float = 16.0         # cosine-softmax temperature (NormFace)
     ema: float = 0.998
     seed: int = 0
     threads: int = 1              # on a shared 2-core box, 2 OpenMP threads ran 9x slower than 1
@@ -68,13 +67,10 @@ def train_loop(model: FaceEstimator, data: FrameSet, cfg: TrainConfig, log=print
         idx = rng.integers(0, len(data.images), cfg.batch)
         x = augment(data.images[idx], cfg.augment, rng, gen)                   # (B, 3, S, S)
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            z, emb = model(x)
+            z, emb, _ = model(x)
         loss_p = F.smooth_l1_loss(z.float(), targets[idx], beta=0.5)
-        cos = emb @ F.normalize(classes, dim=1).T                              # (B, n_ids)
-        # CosFace margin: keeps pulling frames towards their identity after they are already
-        # classified, which is what makes the embedding compact for unseen identities too.
-        cos = cos - cfg.id_margin * F.one_hot(ident[idx], cos.shape[1])
-        loss_id = F.cross_entropy(cfg.id_scale * cos, ident[idx])
+        logits = cfg.id_scale * emb @ F.normalize(classes, dim=1).T            # (B, n_ids)
+        loss_id = F.cross_entropy(logits, ident[idx])
         for g in opt.param_groups:
             g["lr"] = lr_at(step, cfg)
         opt.zero_grad(set_to_none=True)
@@ -88,6 +84,19 @@ def train_loop(model: FaceEstimator, data: FrameSet, cfg: TrainConfig, log=print
                 f"lr {lr_at(step, cfg):.2e} {time.time() - t0:.0f}s")
             running[:] = 0
     return ema.module.eval()
+
+
+@torch.no_grad()
+def set_appearance_stats(model: FaceEstimator, images: np.ndarray) -> None:
+    """Standardise the appearance features by their mean and std over the training frames,
+    so that their cosine compares a video to the population, not to the average face."""
+    model.app_mean.zero_()
+    model.app_std.fill_(1.0)
+    feats = estimate(model, images, prepared=True).appearance                 # (N, A)
+    model.app_mean.copy_(torch.from_numpy(feats.mean(0)))
+    std = feats.std(0)
+    # A floor keeps near-dead channels from amplifying noise on frames unlike the training set.
+    model.app_std.copy_(torch.from_numpy(std + 0.1 * std.mean()))
 
 
 def train_estimator(corpus_dir: str, out: str, cfg: TrainConfig, log=print) -> dict:
@@ -110,6 +119,7 @@ def train_estimator(corpus_dir: str, out: str, cfg: TrainConfig, log=print) -> d
     t1 = time.time()
     model = train_loop(model, data, replace(cfg, estimator=est_cfg), log)
     train_s = time.time() - t1
+    set_appearance_stats(model, data.images)
     del data
     # Which parameters the estimator tracks on unseen identities is decided on val, not test.
     val = score(model, corpus.split("val"), cfg.eval_stride, log=None)
