@@ -23,7 +23,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--corpus", help="corpus directory (estimator training / scoring)")
     parser.add_argument("--out", help="where to write trained estimator weights")
     parser.add_argument("--steps", type=int, help="estimator training steps")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="estimator training seed (default 0)")
 
 
 def _train(corpus: str | None, out: str | None, steps: int | None, seed: int) -> int:
@@ -41,7 +41,8 @@ def _score(corpus: str | None, weights: str | None, as_json: bool) -> int:
     from avatar.model_runtime.evaluation.score_estimator import score
     if not corpus:
         raise InputError("--score-estimator needs --corpus DIR")
-    report = score(load_estimator(weights), open_corpus(corpus).split("test"), log=None if as_json else print)
+    clips = open_corpus(corpus).split("test")
+    report = score(load_estimator(weights), clips, log=None if as_json else print)
     if as_json:
         print(json.dumps(report, indent=1))
     return 0
@@ -65,7 +66,7 @@ def _evaluate(video: str | None, audio: str | None, user_audio: str | None, gt_p
         raise InputError(f"{video} has no audio track: pass --audio WAV (or --gt gt.json)")
     user = load_audio(user_audio) if user_audio else None
     ref = media.read_image(reference) if reference else None
-    check_inputs(frames, speech, gt, user)    # before loading weights: bad input fails fast
+    check_inputs(frames, speech, gt, user, max_lag)   # before loading weights: bad input fails fast
     result = evaluate_video(frames, speech, gt, ref, load_estimator(weights), max_lag=max_lag, user=user)
     print(json.dumps(result, indent=1) if as_json else format_table(result))
     return 0

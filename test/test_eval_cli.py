@@ -47,6 +47,8 @@ def run_eval(capsys, *args):
     (["--video", "{d}/silent.mp4", "--audio", "{d}/speech.wav", "--reference", "{d}/notes.txt"],
      "cannot read image"),
     (["--train-estimator"], "needs --corpus"),
+    (["--score-estimator", "--corpus", "{d}"], "not a corpus"),
+    (["--video", "{d}/silent.mp4", "--audio", "{d}/speech.wav", "--max-lag", "-1"], "max_lag"),
     ([], "--video is required"),
 ])
 def test_bad_input_is_one_line_exit_1(clip, capsys, args, message):

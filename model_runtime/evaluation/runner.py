@@ -118,12 +118,14 @@ def stillness_metrics(aperture: np.ndarray, gt: dict | None, speech: np.ndarray 
 
 
 def check_inputs(frames: np.ndarray, speech: np.ndarray | None, gt: dict | None,
-                 user: np.ndarray | None = None) -> None:
+                 user: np.ndarray | None = None, max_lag: int = 5) -> None:
     """Raise InputError unless frames, audio and ground truth describe the same video."""
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
         raise InputError(f"frames must be (T, H, W, 3) uint8, got {frames.dtype} {frames.shape}")
     if len(frames) < 10:
         raise InputError(f"the video is too short to evaluate ({len(frames)} frames, need >= 10)")
+    if not 0 <= max_lag < len(frames) // 2:
+        raise InputError(f"max_lag must be between 0 and {len(frames) // 2 - 1} frames, got {max_lag}")
     if gt is not None:
         check_gt(gt, len(frames))
     for wave in (speech, user):
@@ -141,7 +143,7 @@ def evaluate_video(frames: np.ndarray, speech: np.ndarray | None = None, gt: dic
     gt: a corpus gt.json dict for the same frames. reference: the portrait, (H, W, 3) uint8 RGB.
     """
     frames = np.asarray(frames)
-    check_inputs(frames, speech, gt, user)
+    check_inputs(frames, speech, gt, user, max_lag)
     model = estimator if estimator is not None else load_estimator()
     est = estimate(model, frames)
     ref_emb = estimate(model, reference[None]).embedding[0] if reference is not None else None
