@@ -104,6 +104,16 @@ class ChannelTimeline:
         intervals = speech_intervals(self._items[lo:hi], self.cfg, aligned=True, final=False)
         return any(a <= tau < b for a, b in intervals), d.prob
 
+    def aligned_intervals(self, now: float) -> list[tuple[float, float]]:
+        """Aligned speech intervals of the kept decisions that ended by ``now``."""
+        items = self._items[:bisect_right(self._ends, now)]
+        # A channel that went stale has stopped: its open interval ends with its last window.
+        final = bool(items) and now - items[-1].end > self.stale_s
+        intervals = speech_intervals(items, self.cfg, aligned=True, final=final)
+        if intervals and not final and items[-1].speech:
+            intervals[-1] = (intervals[-1][0], now)      # still open: it lasts until now
+        return intervals
+
     def prune(self, t: float) -> None:
         """Forget decisions older than ``keep_s`` before ``t`` (always keeping the newest)."""
         i = min(bisect_right(self._ends, t - self._keep_s), len(self._ends) - 1)
@@ -130,6 +140,7 @@ class StateTracker:
         self.user = ChannelTimeline(cfg, stale_s, keep_s)
         self.stale_s = stale_s
         self._last_arrival = -float("inf")
+        self._last_change = -float("inf")
 
     def arrived(self, now: float) -> None:
         """Note that audio (of either channel) was received at wall time ``now``."""
@@ -158,6 +169,38 @@ class StateTracker:
         up = u[1] if u else 0.0
         state = combine(bool(s and s[0]), bool(u and u[0]), self.barge_in)
         return StateSample(state, confidence(state, sp, up), sp, up, tau if (s or u) else None)
+
+    def stamped(self, sample: StateSample, changed: bool, now: float) -> list[tuple[float, State]]:
+        """What to publish for ``sample``, evaluated at wall time ``now``: (stamp, state) pairs.
+
+        Normally one pair stamped with the audio time it describes. A live change is
+        decided causally (an onset ~0.1 s after it, an end of speech only after the
+        hangover), but stamped where the aligned analysis of the same decisions puts it,
+        together with any short state it skipped (speech that ended just before the
+        user began: SPEAKING -> IDLE -> LISTENING). A consumer that keys states by
+        stamp, as the engine does, then places every boundary where it really was.
+        """
+        t = now - self.lag_s if sample.audio_time is None else sample.audio_time
+        if not changed:
+            return [(t, sample.state)]
+        runs = self._runs_since(self._last_change, t) if self.lag_s == 0 else []
+        if not runs or runs[-1][1] != sample.state:
+            # The analysis disagrees: nothing better is known than the time described.
+            runs = [(max(t, self._last_change), sample.state)]
+        self._last_change = runs[-1][0]
+        return runs
+
+    def _runs_since(self, start: float, now: float) -> list[tuple[float, State]]:
+        """Aligned (start time, state) runs in (``start``, ``now``], the first one dropped:
+        it continues the state already published."""
+        speech, user = self.speech.aligned_intervals(now), self.user.aligned_intervals(now)
+        cuts = sorted({start, now, *[x for iv in speech + user for x in iv if start < x < now]})
+        runs: list[tuple[float, State]] = []
+        for a, b in zip(cuts, cuts[1:]):
+            state = combine(_inside(speech, 0.5 * (a + b)), _inside(user, 0.5 * (a + b)), self.barge_in)
+            if not runs or runs[-1][1] != state:
+                runs.append((a, state))
+        return runs[1:]
 
     def prune(self, t: float) -> None:
         self.speech.prune(t)

@@ -43,16 +43,17 @@ def live_track(speech: np.ndarray, user: np.ndarray, cfg: VadConfig, barge_in: s
                chunk: int = CHUNK_SAMPLES) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Simulate vad_state on two real-time streams, one evaluation per chunk.
 
-    Returns (wall times (K,), described audio times (K,), states (K,)): at wall
-    time (k+1)*chunk/16k chunk k of both channels has arrived, and the state the
-    node publishes then describes the audio time given (about the wall time
-    minus ``lag_s``).
+    Returns the messages the node publishes, as (wall times (K,), stamps (K,),
+    states (K,)): at wall time (k+1)*chunk/16k chunk k of both channels has
+    arrived, and the state is published with ``StateTracker.stamped``'s stamps
+    (about the wall time minus ``lag_s``; at a live change, where it really began).
     """
     tracker = StateTracker(cfg, stale_s=stale_s, barge_in=barge_in, lag_s=lag_s)
     vads = ChannelVad(cfg), ChannelVad(cfg)
     n = max(len(speech), len(user))
     pieces = [iter_chunks(np.pad(w, (0, n - len(w))), chunk) for w in (speech, user)]
-    times, described, states = [], [], []
+    times, stamps, states = [], [], []
+    last = None
     for k, (s, u) in enumerate(zip(*pieces)):
         stamp = k * chunk / SAMPLE_RATE
         tracker.speech.add(vads[0].push(s, SAMPLE_RATE, stamp))
@@ -60,11 +61,13 @@ def live_track(speech: np.ndarray, user: np.ndarray, cfg: VadConfig, barge_in: s
         t = stamp + chunk / SAMPLE_RATE
         tracker.arrived(t)
         sample = tracker.evaluate(t)
-        times.append(t)
-        described.append(t - lag_s if sample.audio_time is None else sample.audio_time)
-        states.append(int(sample.state))
-        tracker.prune(t)
-    return np.array(times), np.array(described), np.array(states, np.int64)
+        for stamp, state in tracker.stamped(sample, sample.state != last, t):
+            times.append(t)
+            stamps.append(stamp)
+            states.append(int(state))
+        last = sample.state
+        tracker.prune(t - lag_s)
+    return np.array(times), np.array(stamps), np.array(states, np.int64)
 
 
 def frames_from_track(times: np.ndarray, states: np.ndarray, n_frames: int,
@@ -73,6 +76,35 @@ def frames_from_track(times: np.ndarray, states: np.ndarray, n_frames: int,
     ends = (np.arange(n_frames) + 1) * frame_s
     idx = np.searchsorted(times, ends + 1e-9, side="right") - 1
     return np.where(idx >= 0, states[np.clip(idx, 0, None)], int(State.IDLE))
+
+
+def frames_from_stamps(arrivals: np.ndarray, stamps: np.ndarray, states: np.ndarray, n_frames: int,
+                       render_lag_s: float = float("inf"), frame_s: float = 0.04) -> np.ndarray:
+    """The state a stamp-keyed consumer shows on each frame.
+
+    Messages are applied in arrival order, each setting the state from its stamp on
+    and overriding anything set for later times (``StepTrack.set``, as the engine
+    does). Frame f is decided with the messages that arrived by its end plus
+    ``render_lag_s`` (the engine renders that far behind the audio clock); with the
+    default infinity it is the timeline the node settles on.
+    """
+    order = np.argsort(arrivals, kind="stable")
+    track_t, track_v = [-np.inf], [int(State.IDLE)]    # the consumer's StepTrack
+    out = np.empty(n_frames, np.int64)
+    m = 0
+    for f in range(n_frames):
+        deadline = (f + 1) * frame_s + render_lag_s
+        while m < len(order) and arrivals[order[m]] <= deadline:
+            i = order[m]
+            cut = np.searchsorted(track_t, stamps[i], side="left")
+            del track_t[cut:], track_v[cut:]
+            if track_v[-1] != states[i]:
+                track_t.append(stamps[i])
+                track_v.append(int(states[i]))
+            m += 1
+        centre = (f + 0.5) * frame_s
+        out[f] = track_v[np.searchsorted(track_t, centre, side="right") - 1]
+    return out
 
 
 def frames_from_segments(segments: list[Segment], n_frames: int, frame_s: float = 0.04) -> np.ndarray:

@@ -117,12 +117,14 @@ class VadState(AvatarNode):
         self._publish(self._tracker.evaluate(now), now)
 
     def _publish(self, sample, now: float) -> None:
-        msg = AvatarState(state=int(sample.state), confidence=float(sample.confidence),
-                          speech_prob=float(sample.speech_prob), user_prob=float(sample.user_prob))
-        # The audio time the state describes: about now, or now - lag_s.
-        msg.header.stamp = to_stamp(now - self._tracker.lag_s if sample.audio_time is None else sample.audio_time)
-        self._pub.publish(msg)
-        if sample.state != self._last:
+        changed = sample.state != self._last
+        # Stamped with the audio time described; a change, where it really began.
+        for stamp, state in self._tracker.stamped(sample, changed, now):
+            msg = AvatarState(state=int(state), confidence=float(sample.confidence),
+                              speech_prob=float(sample.speech_prob), user_prob=float(sample.user_prob))
+            msg.header.stamp = to_stamp(stamp)
+            self._pub.publish(msg)
+        if changed:
             self.diag.count("transitions")
             self.diag.set("state", sample.state.label)
         self._last = sample.state

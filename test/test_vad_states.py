@@ -10,7 +10,8 @@ from avatar.core.audio_io import save_wav
 from avatar.core.errors import InputError
 from avatar.core.state_machine import (ChannelTimeline, Segment, State, StateTracker, combine, confidence,
                                        state_segments)
-from avatar.core.states import frames_from_segments, frames_from_track, live_track, recording_states
+from avatar.core.states import (frames_from_segments, frames_from_stamps, frames_from_track, live_track,
+                                recording_states)
 from avatar.core.vad import VadConfig, WindowDecision
 from avatar.core.vad_eval import add_noise, build_dialogue, frame_truth, onset_latencies
 
@@ -102,6 +103,39 @@ def test_offline_states_match_the_dialogue(dialogue):
     assert acc >= 0.95, acc
 
 
+def _channel(tracker_channel, start, stop, ends):
+    from avatar.core.vad import Hysteresis
+    h = Hysteresis(CFG)
+    probs = np.where((ends > start) & (ends < stop), 0.95, 0.02)
+    tracker_channel.add([WindowDecision(e, p, h.update(p)) for e, p in zip(ends, probs)])
+
+
+def test_live_changes_are_stamped_where_they_happened():
+    """The avatar stops at 1.0 s and the user starts at 1.2 s, inside the speech hangover:
+    the causal state jumps SPEAKING -> LISTENING late, and the published stamps put an
+    IDLE at the real end of speech and LISTENING at the user's onset."""
+    tr = StateTracker(CFG, stale_s=1.0)
+    ends = np.arange(1, 80) * 0.032
+    _channel(tr.speech, 0.5, 1.0, ends)
+    _channel(tr.user, 1.2, 2.0, ends)
+    published, last = [], None
+    for now in np.arange(0.02, 2.5, 0.02):
+        sample = tr.evaluate(now)
+        tr.arrived(now)
+        published += [(now, *p) for p in tr.stamped(sample, sample.state != last, now)]
+        last = sample.state
+    changes = [(round(w, 2), round(t, 2), s) for w, t, s in published if abs(w - t) > 1e-6]
+    states = [s for _, _, s in changes]
+    assert states[:3] == [State.SPEAKING, State.IDLE, State.LISTENING], changes
+    (w_on, t_on, _), (w_off, t_off, _), (w_user, t_user, _) = changes[:3]
+    assert 0.45 <= t_on <= 0.52 and w_on > t_on                   # back-dated onset
+    assert 0.95 <= t_off <= 1.05 and w_off >= 1.0 + CFG.hangover_s - 0.1
+    assert 1.15 <= t_user <= 1.22 and w_user == w_off              # both sent when the hangover ended
+    stamps = [t for _, t, _ in published]
+    assert sorted(t for _, t, _ in changes) == [t for _, t, _ in changes]
+    assert max(stamps) <= 2.5
+
+
 def test_offline_states_at_10db_white_noise(dialogue):
     rng = np.random.default_rng(3)
     speech = add_noise(dialogue.speech, dialogue.speech_turns, 10.0, "white", rng)
@@ -116,9 +150,14 @@ def test_live_run_onset_latency_and_lagged_accuracy(dialogue):
     lat = onset_latencies(dialogue.speech_turns, times, states, State.SPEAKING, _truth_at(dialogue))
     assert len(lat) >= 3 and max(lat) <= 0.15, lat
     gt = frame_truth(dialogue)
-    _, described, states = live_track(dialogue.speech, dialogue.user, CFG, lag_s=0.5)
-    acc = np.mean(frames_from_track(described, states, len(gt)) == gt)
+    _, described, states_lag = live_track(dialogue.speech, dialogue.user, CFG, lag_s=0.5)
+    acc = np.mean(frames_from_track(described, states_lag, len(gt)) == gt)
     assert acc >= 0.95, acc
+    # Live (no lag): the stamped timeline a stamp-keyed consumer settles on.
+    times, stamps, states = live_track(dialogue.speech, dialogue.user, CFG)
+    settled = np.mean(frames_from_stamps(times, stamps, states, len(gt)) == gt)
+    on_arrival = np.mean(frames_from_track(times, states, len(gt)) == gt)
+    assert settled >= 0.95 and settled > on_arrival + 0.05, (settled, on_arrival)
 
 
 def _states(argv: list[str]) -> int:
