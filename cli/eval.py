@@ -3,6 +3,7 @@
     avatar eval --video V.mp4 [--audio A.wav] [--user-audio U.wav] [--gt gt.json] [--reference IMG] [--json]
     avatar eval --train-estimator --corpus DIR --out PATH [--steps N]
     avatar eval --score-estimator --corpus DIR [--weights PATH] [--json]
+    avatar eval --model CKPT --corpus DIR [--split test] [--clips N] [--sample-steps 1,2,4] [--json]
 """
 import json
 
@@ -24,6 +25,44 @@ def add_arguments(parser) -> None:
     parser.add_argument("--out", help="where to write trained estimator weights")
     parser.add_argument("--steps", type=int, help="estimator training steps")
     parser.add_argument("--seed", type=int, default=0, help="estimator training seed (default 0)")
+    parser.add_argument("--model", help="generate the --corpus split's clips with this checkpoint and score them")
+    parser.add_argument("--split", default="test", help="corpus split for --model (default test)")
+    parser.add_argument("--clips", type=int, default=12, help="--model: first N clips of the split (0 = all)")
+    parser.add_argument("--sample-steps", default="1,2,4", help="--model: sampler step counts (default 1,2,4)")
+    parser.add_argument("--threads", type=int, default=0, help="--model: torch threads (0 = torch default)")
+
+
+def _steps_list(text: str) -> tuple[int, ...]:
+    try:
+        steps = tuple(int(x) for x in text.split(","))
+    except ValueError:
+        raise InputError(f"--sample-steps must be comma-separated integers, not {text!r}") from None
+    if not steps or any(s < 1 or s > 8 for s in steps):
+        raise InputError(f"--sample-steps values must be 1..8, not {text!r}")
+    return steps
+
+
+def _model_eval(args) -> int:
+    from avatar.model_runtime.avatar_model import AvatarModel, resolve_checkpoint
+    from avatar.model_runtime.corpus.reader import open_corpus
+    from avatar.model_runtime.evaluation.estimator import load_estimator
+    from avatar.model_runtime.evaluation.model_eval import ModelEvalConfig, evaluate_model, format_summary
+    if not args.corpus:
+        raise InputError("--model needs --corpus DIR (its held-out clips are generated and scored)")
+    if args.clips < 0:
+        raise InputError("--clips must be >= 0")
+    cfg = ModelEvalConfig(split=args.split, clips=args.clips, steps=_steps_list(args.sample_steps))
+    corpus = open_corpus(args.corpus)
+    corpus.split(cfg.split)                               # unknown split: fail before loading weights
+    checkpoint = resolve_checkpoint(args.model)
+    if args.threads:
+        import torch
+        torch.set_num_threads(args.threads)
+    model = AvatarModel.load(str(checkpoint))
+    report = evaluate_model(model, corpus, load_estimator(args.weights), cfg, log=None if args.json else print)
+    report["checkpoint"] = str(checkpoint)
+    print(json.dumps(report, indent=1) if args.json else format_summary(report))
+    return 0
 
 
 def _train(corpus: str | None, out: str | None, steps: int | None, seed: int) -> int:
@@ -77,5 +116,7 @@ def run(args) -> int:
         return _train(args.corpus, args.out, args.steps, args.seed)
     if args.score_estimator:
         return _score(args.corpus, args.weights, args.json)
+    if args.model:
+        return _model_eval(args)
     return _evaluate(args.video, args.audio, args.user_audio, args.gt, args.reference, args.weights,
                      args.max_lag, args.json)

@@ -30,12 +30,14 @@ def loss_weight(sigma, sigma_data: float):
     return (sigma ** 2 + sigma_data ** 2) / (sigma * sigma_data) ** 2
 
 
-def edm_loss(denoise_fn, z, sigma, cond, sigma_data: float, generator=None):
-    """Weighted denoising loss for clean latents z (B,T,C,h,w) at noise levels sigma (B,)."""
+def edm_loss(denoise_fn, z, sigma, cond, sigma_data: float, generator=None, pixel_weight=None):
+    """Weighted denoising loss for clean latents z (B,T,C,h,w) at noise levels sigma (B,);
+    ``pixel_weight`` (B,1,1,h,w), mean 1, weights where in the frame errors count."""
     noise = torch.randn(z.shape, generator=generator, device=z.device, dtype=z.dtype)
     s = sigma.view(-1, 1, 1, 1, 1)
     denoised = denoise_fn(z + s * noise, sigma, cond)
-    return (loss_weight(s, sigma_data) * (denoised.float() - z) ** 2).mean()
+    err = loss_weight(s, sigma_data) * (denoised.float() - z) ** 2
+    return (err if pixel_weight is None else err * pixel_weight).mean()
 
 
 def karras_sigmas(steps: int, cfg: EDMConfig, sigma_min: float | None = None, sigma_max: float | None = None):

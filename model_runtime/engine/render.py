@@ -52,20 +52,40 @@ def frame_states(job: RenderJob, n_frames: int) -> np.ndarray:
     return frames_from_segments(segments, n_frames)
 
 
+def offline_engine(model, image: np.ndarray, speech: np.ndarray, n_frames: int, states: np.ndarray,
+                   expressions: np.ndarray | None, steps: int, seed: int, clip: int) -> StreamingEngine:
+    """An engine with everything known up front: audio for ``n_frames`` (padded with silence),
+    per-frame states (n_frames,) and, optionally, per-frame expression vectors (n_frames, 10)."""
+    cfg = EngineConfig(planner=PlannerConfig(steps=steps, min_steps=min(steps, 1), clip=clip), seed=seed)
+    engine = StreamingEngine(model, image, cfg)
+    audio = np.zeros(n_frames * SAMPLES_PER_FRAME, np.float32)
+    audio[:min(len(speech), audio.size)] = speech[:audio.size]
+    engine.write_audio(audio, 0)
+    for f in np.flatnonzero(np.diff(states, prepend=-1)):
+        engine.set_state(int(f), int(states[f]))
+    if expressions is not None:
+        changed = np.flatnonzero(np.any(np.diff(expressions, axis=0, prepend=np.nan) != 0, axis=1))
+        for f in changed:
+            engine.set_expression(int(f), expressions[f])
+    engine.close_audio()
+    return engine
+
+
+def render_frames(engine: StreamingEngine) -> np.ndarray:
+    """Run an offline engine to the end: (T, H, W, 3) uint8 RGB."""
+    engine.start()
+    try:
+        return np.stack([frame.rgb for frame in engine.frames()])
+    finally:
+        engine.stop()
+
+
 def render_to_file(model, job: RenderJob, out: Path, progress: bool = False) -> RenderStats:
     n_frames = -(-max(len(job.speech), 0 if job.user is None else len(job.user)) // SAMPLES_PER_FRAME)
     states = frame_states(job, n_frames)
-    cfg = EngineConfig(planner=PlannerConfig(steps=job.steps, min_steps=min(job.steps, 1), clip=job.clip),
-                       seed=job.seed)
-    engine = StreamingEngine(model, job.image, cfg)
-    engine.write_audio(job.speech, 0)
-    if job.user is not None and len(job.user) > len(job.speech):
-        engine.write_audio(np.zeros(len(job.user) - len(job.speech), np.float32), len(job.speech))
-    for f in np.flatnonzero(np.diff(states, prepend=-1)):
-        engine.set_state(int(f), int(states[f]))
-    if job.expression is not None:
-        engine.set_expression(0, job.expression)
-    engine.close_audio()
+    expressions = None if job.expression is None else np.tile(job.expression, (n_frames, 1))
+    engine = offline_engine(model, job.image, job.speech, n_frames, states, expressions, job.steps, job.seed,
+                            job.clip)
     stats = RenderStats(states={k: int((states == v).sum()) for k, v in STATE_MODES.items()})
     t0 = time.perf_counter()
     with Mp4Writer(str(out), model.size, model.size, fps=model.fps, sample_rate=model.sample_rate) as writer, \

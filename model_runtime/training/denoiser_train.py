@@ -35,7 +35,8 @@ class Teacher(nn.Module):
                     batch.motion, batch.motion_mask)
 
     def forward(self, batch: ClipBatch, sigma, generator=None):
-        return edm_loss(self.denoiser, batch.z, sigma, self.cond(batch), self.denoiser.sigma_data, generator)
+        return edm_loss(self.denoiser, batch.z, sigma, self.cond(batch), self.denoiser.sigma_data, generator,
+                        batch.weight)
 
 
 def clip_length(step: int, rng: np.random.Generator) -> int:
@@ -43,7 +44,7 @@ def clip_length(step: int, rng: np.random.Generator) -> int:
 
 
 def train_denoiser(corpus_dir: str, ae_checkpoint: str, loop: LoopConfig, den_cfg: DenoiserConfig | None = None,
-                   audio_cfg: AudioConfig | None = None, latent_frames: int = 0) -> dict:
+                   audio_cfg: AudioConfig | None = None, latent_frames: int = 0, mouth_weight: float = 0.0) -> dict:
     rank, world = setup_distributed()
     torch.set_num_threads(loop.threads)
     torch.manual_seed(loop.seed)           # identical initial weights on every rank
@@ -68,7 +69,7 @@ def train_denoiser(corpus_dir: str, ae_checkpoint: str, loop: LoopConfig, den_cf
         ema.module.load_state_dict(state["ema"])
         opt.load_state_dict(state["opt"])
     run.log(f"denoiser: {sum(p.numel() for p in teacher.parameters())} params, {len(data)} clips, "
-            f"sigma_data={sigma_data:.4f}, world={world}")
+            f"sigma_data={sigma_data:.4f}, world={world}, mouth_weight={mouth_weight:g}")
     teacher.to(memory_format=torch.channels_last)
     model = DDP(teacher) if world > 1 else teacher
     rng, gen = np.random.default_rng(loop.seed + 1000 * rank + run.step), torch.Generator().manual_seed(loop.seed + rank)
@@ -78,7 +79,7 @@ def train_denoiser(corpus_dir: str, ae_checkpoint: str, loop: LoopConfig, den_cf
         for group in opt.param_groups:
             group["lr"] = warmup_lr(run.step, loop.lr)
         t = clip_length(run.step, rng)
-        batch = data.sample(max(1, loop.batch // t), t, rng, motion_aug=0.5 * sigma_data)
+        batch = data.sample(max(1, loop.batch // t), t, rng, motion_aug=0.5 * sigma_data, mouth_weight=mouth_weight)
         sigma = sample_sigma(batch.z.shape[0], edm, gen)
         with torch.autocast("cpu", dtype=torch.bfloat16):
             loss = model(batch, sigma, gen)

@@ -62,7 +62,9 @@ def make_corpus(root, size: int = 64, n_identities: int = 3, clips_per_identity:
         split = "val" if i == n_identities - 1 else "train"
         ident, colour = f"id{i:03d}", tuple(int(c) for c in rng.integers(60, 255, 3))
         cv2.imwrite(str(root / "identities" / f"{ident}.png"), draw_face(size, colour, 0.0)[:, :, ::-1])
-        (root / "identities" / f"{ident}.json").write_text(json.dumps({"colour": colour}))
+        # "mouth": centre y, x and half width in pixels (training's mouth-weighted loss).
+        mouth = [size / 2 + size / 6, size / 2, size / 10]
+        (root / "identities" / f"{ident}.json").write_text(json.dumps({"colour": colour, "mouth": mouth}))
         idents[split].append(ident)
         for j in range(clips_per_identity):
             clip = f"{ident}_{j:02d}"
