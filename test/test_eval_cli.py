@@ -50,6 +50,11 @@ def run_eval(capsys, *args):
     (["--score-estimator", "--corpus", "{d}"], "not a corpus"),
     (["--video", "{d}/silent.mp4", "--audio", "{d}/speech.wav", "--max-lag", "-1"], "max_lag"),
     ([], "--video is required"),
+    (["--model", "{d}/m.safetensors"], "needs --corpus"),
+    (["--model", "{d}/m.safetensors", "--corpus", "{d}"], "not a corpus"),
+    (["--model", "{d}/m.safetensors", "--corpus", "{d}", "--sample-steps", "two"], "--sample-steps"),
+    (["--model", "{d}/m.safetensors", "--corpus", "{d}", "--sample-steps", "0,2"], "1..8"),
+    (["--model", "{d}/m.safetensors", "--corpus", "{d}", "--clips", "-3"], "--clips"),
 ])
 def test_bad_input_is_one_line_exit_1(clip, capsys, args, message):
     rc, err = run_eval(capsys, *[a.format(d=clip) for a in args])
