@@ -62,3 +62,29 @@ def test_ddp_gloo_two_processes(corpus, tmp_path):
                         str(tmp_path / "ddp")], capture_output=True, text=True, timeout=300, env=env)
     assert r.returncode == 0, r.stderr[-2000:]
     assert read_metadata(tmp_path / "ddp" / "model.safetensors")["step"] == "3"
+
+
+def test_sigterm_ends_training_with_a_checkpoint(corpus, tmp_path):
+    import signal
+    import time
+    import torch
+    code = ("import argparse, sys, importlib; m = importlib.import_module('avatar.cli.train'); "
+            "p = argparse.ArgumentParser(); m.add_arguments(p); sys.exit(m.run(p.parse_args(sys.argv[1:])))")
+    out = tmp_path / "ae"
+    proc = subprocess.Popen([sys.executable, "-c", code, "autoencoder", "--corpus", str(corpus), "--out", str(out),
+                             "--minutes", "10", "--save-minutes", "10"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while "step 1 " not in ((out / "train.log").read_text() if (out / "train.log").exists() else ""):
+            assert proc.poll() is None and time.monotonic() < deadline, "training did not start"
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    log = (out / "train.log").read_text()
+    assert "stopped by signal SIGTERM" in log
+    step = torch.load(out / "state.pt", weights_only=False)["step"]
+    assert step >= 1 and read_metadata(out / "model.safetensors")["step"] == str(step)

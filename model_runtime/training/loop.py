@@ -1,6 +1,8 @@
 """Shared training-loop machinery: DDP setup, EMA, logging, time/step budget, resumable state."""
 import copy
 import os
+import signal
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,6 +62,18 @@ class Run:
         self.step, self.start = 0, time.monotonic()
         self.last_save = self.start
         self.bar = tqdm(total=cfg.steps or None, disable=rank != 0, dynamic_ncols=True)
+        self.stop_signal: int | None = None
+        self._old_handlers = {}
+        distributed = dist.is_available() and dist.is_initialized()
+        if threading.current_thread() is threading.main_thread() and not distributed:
+            # SIGINT/SIGTERM end the run at the next step boundary, with a final checkpoint
+            # (a background job started from a script ignores SIGINT: SIGTERM is what stops it).
+            # Not under DDP: ranks stopping at different steps would hang the all-reduce.
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old_handlers[sig] = signal.signal(sig, self._on_signal)
+
+    def _on_signal(self, signum, frame) -> None:
+        self.stop_signal = signum
 
     @property
     def state_path(self) -> Path:
@@ -74,7 +88,7 @@ class Run:
         cfg = self.cfg
         over_steps = cfg.steps and self.step >= cfg.steps
         over_time = cfg.minutes and time.monotonic() - self.start >= cfg.minutes * 60
-        return bool(over_steps or over_time)
+        return bool(over_steps or over_time or self.stop_signal is not None)
 
     def tick(self, losses: dict) -> None:
         self.step += 1
@@ -105,6 +119,10 @@ class Run:
 
     def close(self) -> None:
         self.bar.close()
+        if self.stop_signal is not None:
+            self.log(f"stopped by signal {signal.Signals(self.stop_signal).name} at step {self.step}")
+        for sig, handler in self._old_handlers.items():
+            signal.signal(sig, handler)
 
 
 def warmup_lr(step: int, base: float, warmup: int = 200) -> float:
