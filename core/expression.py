@@ -42,6 +42,21 @@ def clamp(name: str, value: float) -> float:
     return min(spec.high, max(spec.low, float(value)))
 
 
+def named_value(item: str, what: str) -> tuple[str, float]:
+    """``"smile=0.6"`` -> ("smile", 0.6) for any control name; InputError naming ``what`` and
+    the offending item otherwise."""
+    from avatar.core.errors import InputError
+
+    name, sep, value = item.partition("=")
+    name = name.strip()
+    if not sep or name not in INDEX:
+        raise InputError(f"bad {what} {item.strip()!r}: use NAME=VALUE with NAME a control ({', '.join(NAMES)})")
+    try:
+        return name, float(value)
+    except ValueError:
+        raise InputError(f"bad {what} {item.strip()!r}: {value.strip()!r} is not a number") from None
+
+
 def parse_controls(text: str) -> list[float]:
     """``"smile=0.6,gaze_x=-0.3"`` -> a full control vector (unnamed controls neutral).
 
@@ -52,14 +67,7 @@ def parse_controls(text: str) -> list[float]:
 
     vector = neutral_vector()
     for part in filter(None, (p.strip() for p in text.split(","))):
-        name, sep, value = part.partition("=")
-        name = name.strip()
-        if not sep or name not in INDEX:
-            raise InputError(f"bad expression control {part!r}: use NAME=VALUE with NAME one of {', '.join(NAMES)}")
-        try:
-            number = float(value)
-        except ValueError:
-            raise InputError(f"bad expression control {part!r}: {value.strip()!r} is not a number") from None
+        name, number = named_value(part, "expression control")
         spec = CONTROLS[INDEX[name]]
         if not spec.low <= number <= spec.high:
             raise InputError(f"expression control {name}={number} is outside [{spec.low}, {spec.high}]")

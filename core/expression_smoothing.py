@@ -14,7 +14,7 @@ from types import MappingProxyType
 import numpy as np
 
 from avatar.core.errors import InputError
-from avatar.core.expression import INDEX, NAMES
+from avatar.core.expression import INDEX, NAMES, named_value
 from avatar.core.expression_mapping import HIGH, LOW, NEUTRAL, named_expression, state_default, valence_arousal
 from avatar.core.state_machine import State
 
@@ -29,14 +29,7 @@ def parse_rates(items: list[str] | tuple[str, ...], scale: float = 1.0) -> np.nd
     """["head_nod=0.8", ...] over the defaults, times ``scale`` -> (DIM,) rates."""
     rates = dict(DEFAULT_RATES)
     for item in items:
-        name, sep, value = item.partition("=")
-        name = name.strip()
-        if not sep or name not in INDEX:
-            raise InputError(f"rate override {item!r} must be <control>=<units/s> with a control from {list(NAMES)}")
-        try:
-            rate = float(value)
-        except ValueError:
-            raise InputError(f"rate override {item!r}: {value!r} is not a number") from None
+        name, rate = named_value(item, "rate override")
         if not rate > 0 or not math.isfinite(rate):
             raise InputError(f"rate override {item!r}: the rate must be positive and finite")
         rates[name] = rate
