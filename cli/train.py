@@ -39,7 +39,7 @@ def add_arguments(parser) -> None:
                         help="autoencoder: train the decoder side only (cached latents stay valid)")
     parser.add_argument("--latent-frames", type=int, default=0,
                         help="denoiser: cache latents of about this many frames per split (0: all)")
-    parser.add_argument("--mouth-weight", type=float, default=8.0,
+    parser.add_argument("--mouth-weight", type=float, default=30.0,
                         help="denoiser: extra loss weight on the mouth region (0: uniform; see docs/MODEL.md)")
 
 

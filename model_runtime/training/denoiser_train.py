@@ -18,6 +18,11 @@ from avatar.model_runtime.training.loop import EMA, LoopConfig, Run, cleanup_dis
 
 FIXED_T_STEPS = 1000   # clip length is fixed (8) first, then variable 1-16 (LLIA's schedule)
 MAX_T = 16
+# Motion frames are the strongest cue for the next frame (pose, blinks, gaze carry over), so
+# they are often dropped and heavily noised: otherwise the net leans on them and ignores the
+# audio (teacher3: 0.15 / 0.5 sigma_data, and the audio made no difference to its loss).
+P_NO_MOTION = 0.3
+MOTION_AUG = 1.0         # x sigma_data: motion-frame noise std ~ U(0, this)
 
 
 class Teacher(nn.Module):
@@ -79,7 +84,8 @@ def train_denoiser(corpus_dir: str, ae_checkpoint: str, loop: LoopConfig, den_cf
         for group in opt.param_groups:
             group["lr"] = warmup_lr(run.step, loop.lr)
         t = clip_length(run.step, rng)
-        batch = data.sample(max(1, loop.batch // t), t, rng, motion_aug=0.5 * sigma_data, mouth_weight=mouth_weight)
+        batch = data.sample(max(1, loop.batch // t), t, rng, p_no_motion=P_NO_MOTION,
+                            motion_aug=MOTION_AUG * sigma_data, mouth_weight=mouth_weight)
         sigma = sample_sigma(batch.z.shape[0], edm, gen)
         with torch.autocast("cpu", dtype=torch.bfloat16):
             loss = model(batch, sigma, gen)

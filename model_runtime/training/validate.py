@@ -1,9 +1,12 @@
 """Quick held-out check of a bundle: latent error of sampled clips against ground truth,
-next to the "copy the portrait" baseline (z_ref) that a model ignoring audio would approach.
+next to the "copy the portrait" baseline (z_ref) that a model ignoring audio would approach;
+and how much the denoiser relies on each condition (its loss when that input is shuffled
+across the batch; equal losses = the input is ignored).
 
 python -m avatar.model_runtime.training.validate --corpus DIR --checkpoint FILE [--steps 2 4 16]
 """
 import argparse
+import dataclasses
 import json
 
 import numpy as np
@@ -11,6 +14,7 @@ import torch
 
 from avatar.model_runtime.avatar_model import AvatarModel
 from avatar.model_runtime.conditioning import Cond, Reference
+from avatar.model_runtime.edm import edm_loss
 from avatar.model_runtime.samplers import sample_consistency, sample_euler
 from avatar.model_runtime.training.clips import LatentClips
 from avatar.model_runtime.training.latents import checkpoint_tag
@@ -36,6 +40,29 @@ def validate(corpus_dir: str, checkpoint: str, steps=(1, 2, 4, 16), n_clips: int
     return report
 
 
+@torch.no_grad()
+def reliance(model: AvatarModel, data: LatentClips, n_clips: int = 16, t: int = 8, seed: int = 0,
+             sigma_scales=(1.0, 3.0)) -> dict:
+    """Denoising loss at sigma = scale x sigma_data with each condition intact or shuffled
+    (rolled by one across the batch): {"loss_<scale>_<variant>": value}."""
+    cfg = model.config
+    ctx = cfg.audio.context_frames
+    batch = data.sample(n_clips, t, np.random.default_rng(seed), p_no_motion=0.0, motion_aug=0.0)
+    roll = torch.roll(torch.arange(n_clips), 1)
+    variants = {"true": batch, "audio_shuffled": dataclasses.replace(batch, wave=batch.wave[roll]),
+                "state_shuffled": dataclasses.replace(batch, state=batch.state[roll]),
+                "expression_shuffled": dataclasses.replace(batch, expression=batch.expression[roll])}
+    out = {}
+    for scale in sigma_scales:
+        sigma = torch.full((n_clips,), scale * cfg.edm.sigma_data)
+        for name, b in variants.items():
+            cond = Cond(model.audio_tokens(b.wave, t + ctx)[:, ctx:], b.state, b.expression,
+                        Reference(latent=b.ref), b.motion, b.motion_mask)
+            loss = edm_loss(model.denoise, b.z, sigma, cond, cfg.edm.sigma_data, torch.Generator().manual_seed(seed))
+            out[f"loss_{scale:g}_{name}"] = loss.item()
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--corpus", required=True)
@@ -43,7 +70,13 @@ def main():
     ap.add_argument("--steps", type=int, nargs="+", default=[1, 2, 4, 16])
     args = ap.parse_args()
     torch.set_num_threads(2)
-    print(json.dumps(validate(args.corpus, args.checkpoint, tuple(args.steps)), indent=1))
+    report = validate(args.corpus, args.checkpoint, tuple(args.steps))
+    model = AvatarModel.load(args.checkpoint)
+    cfg = model.config
+    data = LatentClips(args.corpus, checkpoint_tag(args.checkpoint), "val", cfg.denoiser.motion_frames,
+                       cfg.audio.context_frames, cfg.audio.lookahead_mel * cfg.audio.hop)
+    report.update(reliance(model, data))
+    print(json.dumps(report, indent=1))
 
 
 if __name__ == "__main__":
