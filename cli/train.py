@@ -39,6 +39,8 @@ def add_arguments(parser) -> None:
                         help="autoencoder: train the decoder side only (cached latents stay valid)")
     parser.add_argument("--latent-frames", type=int, default=0,
                         help="denoiser: cache latents of about this many frames per split (0: all)")
+    parser.add_argument("--audio-aux", type=float, default=1.0,
+                        help="denoiser: weight of the auxiliary gt-mouth loss on the audio tokens (0: off)")
     parser.add_argument("--mouth-weight", type=float, default=30.0,
                         help="denoiser: extra loss weight on the mouth region (0: uniform; see docs/MODEL.md)")
 
@@ -52,10 +54,10 @@ def run(args) -> int:
         if not args.autoencoder or not Path(args.autoencoder).is_file():
             raise InputError("train denoiser needs --autoencoder CHECKPOINT (from avatar train autoencoder)")
         from avatar.model_runtime.training.denoiser_train import train_denoiser
-        if args.mouth_weight < 0:
-            raise InputError("--mouth-weight must be >= 0")
+        if args.mouth_weight < 0 or args.audio_aux < 0:
+            raise InputError("--mouth-weight and --audio-aux must be >= 0")
         result = train_denoiser(args.corpus, args.autoencoder, loop, latent_frames=args.latent_frames,
-                                mouth_weight=args.mouth_weight)
+                                mouth_weight=args.mouth_weight, audio_aux=args.audio_aux)
     if result:
         print(" ".join(f"{k}={v:.4f}" for k, v in result.items()))
     return 0

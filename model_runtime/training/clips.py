@@ -22,6 +22,7 @@ class ClipBatch:
     state: torch.Tensor        # (B,T) long
     expression: torch.Tensor   # (B,T,10)
     weight: torch.Tensor | None = None   # (B,1,1,h,w) per-pixel loss weight, mean 1; None = uniform
+    mouth_gt: torch.Tensor | None = None  # (B,T,2) gt mouth_open, mouth_width (NaN where unknown)
 
 
 def mouth_map(mouth: tuple[float, float, float], h: int, w: int, gain: float) -> np.ndarray:
@@ -42,6 +43,7 @@ class LatentClips:
         self.k, self.ctx, self.look = motion_frames, audio_context, lookahead_samples
         self.latents, self.speech, self.state, self.expr, self.refs = [], [], [], [], []
         self.mouths: list[tuple[float, float, float]] = []   # per clip: centre y, x, half width (latent px)
+        self.mouth_gt: list[np.ndarray] = []                  # per clip: (n, 2) open, width
         for clip in corpus.split(split):
             path = latent_path(clip.path, tag)
             if not path.is_file():
@@ -52,6 +54,7 @@ class LatentClips:
             n = len(self.latents[-1])
             self.state.append(np.asarray(gt["frames"]["state"][:n], dtype=np.int64))
             self.expr.append(np.asarray(gt["frames"]["expression"][:n], dtype=np.float32))
+            self.mouth_gt.append(self._mouth_gt(gt, n))
             self.refs.append(np.load(identity_latent_path(corpus.path, gt["identity"], tag)).astype(np.float32))
             self.mouths.append(self._mouth(corpus, gt["identity"], self.latents[-1].shape[-1]))
         if not self.latents:
@@ -70,6 +73,22 @@ class LatentClips:
             g = make_geometry(Identity.from_json(params), latent_w * 8)
             y, x, half_w = g.mouth_y, g.cx, g.mouth_w / 2.0
         return y / 8.0, x / 8.0, max(1.0, half_w / 8.0 + 1.0)
+
+    @staticmethod
+    def _mouth_gt(gt: dict, n: int) -> np.ndarray:
+        """(n, 2) gt mouth_open and mouth_width; NaN for corpora without them (real video)."""
+        frames = gt["frames"]
+        if "mouth_open" not in frames or "mouth_width" not in frames:
+            return np.full((n, 2), np.nan, np.float32)
+        return np.stack([np.asarray(frames[k][:n], np.float32) for k in ("mouth_open", "mouth_width")], 1)
+
+    def mouth_stats(self) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and std (2,) of the known gt mouth values (0 and 1 when none are known)."""
+        values = np.concatenate(self.mouth_gt)
+        values = values[~np.isnan(values).any(axis=1)]
+        if not len(values):
+            return np.zeros(2, np.float32), np.ones(2, np.float32)
+        return values.mean(0), values.std(0) + 1e-3
 
     def __len__(self) -> int:
         return len(self.latents)
@@ -100,9 +119,10 @@ class LatentClips:
         if len(ok) == 0:
             raise InputError(f"no clip is {t} frames long")
         fields = {name: [] for name in ClipBatch.__dataclass_fields__}
-        picks = rng.choice(ok, b)
+        picks, starts = rng.choice(ok, b), []
         for i in picks:
             t0 = int(rng.integers(0, self.lengths[i] - t + 1))
+            starts.append(t0)
             lat = self.latents[i]
             has_motion = t0 >= self.k and rng.random() >= p_no_motion
             motion = lat[t0 - self.k:t0].astype(np.float32) if has_motion else \
@@ -114,8 +134,9 @@ class LatentClips:
             fields["wave"].append(self._wave(i, t0, t))
             fields["state"].append(self.state[i][t0:t0 + t])
             fields["expression"].append(self.expr[i][t0:t0 + t])
-        del fields["weight"]
+        del fields["weight"], fields["mouth_gt"]
         batch = ClipBatch(**{k: torch.from_numpy(np.stack(v)) for k, v in fields.items()})
+        batch.mouth_gt = torch.from_numpy(np.stack([self.mouth_gt[i][t0:t0 + t] for i, t0 in zip(picks, starts)]))
         if mouth_weight > 0:
             h, w = batch.z.shape[-2:]
             maps = np.stack([mouth_map(self.mouths[i], h, w, mouth_weight) for i in picks])    # (B,h,w)

@@ -40,8 +40,33 @@ class Teacher(nn.Module):
                     batch.motion, batch.motion_mask)
 
     def forward(self, batch: ClipBatch, sigma, generator=None):
-        return edm_loss(self.denoiser, batch.z, sigma, self.cond(batch), self.denoiser.sigma_data, generator,
-                        batch.weight)
+        """(denoising loss, the audio tokens (B,T,D) it was conditioned on)."""
+        cond = self.cond(batch)
+        loss = edm_loss(self.denoiser, batch.z, sigma, cond, self.denoiser.sigma_data, generator, batch.weight)
+        return loss, cond.audio
+
+
+class MouthProbe(nn.Module):
+    """Auxiliary head: gt mouth opening and width from the audio tokens (training only).
+
+    The denoiser alone learned to ignore the audio (its loss did not change when the audio
+    was shuffled): the mouth is a small part of the frame and the tokens barely differed
+    between clips. Supervising the tokens with the corpus' mouth ground truth makes them
+    carry the mouth shape, which the denoiser can then pick up. Not part of the bundle.
+    """
+
+    def __init__(self, dim: int, mean: np.ndarray, std: np.ndarray):
+        super().__init__()
+        self.head = nn.Sequential(nn.Linear(dim, dim), nn.GELU(), nn.Linear(dim, 2))
+        self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32))
+        self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32))
+
+    def loss(self, tokens, mouth_gt):                           # (B,T,D), (B,T,2) -> scalar
+        known = ~torch.isnan(mouth_gt)
+        if not known.any():
+            return tokens.sum() * 0.0
+        target = (mouth_gt - self.mean) / self.std
+        return ((self.head(tokens.float()) - target) ** 2)[known].mean()
 
 
 def clip_length(step: int, rng: np.random.Generator) -> int:
@@ -49,7 +74,8 @@ def clip_length(step: int, rng: np.random.Generator) -> int:
 
 
 def train_denoiser(corpus_dir: str, ae_checkpoint: str, loop: LoopConfig, den_cfg: DenoiserConfig | None = None,
-                   audio_cfg: AudioConfig | None = None, latent_frames: int = 0, mouth_weight: float = 0.0) -> dict:
+                   audio_cfg: AudioConfig | None = None, latent_frames: int = 0, mouth_weight: float = 0.0,
+                   audio_aux: float = 0.0) -> dict:
     rank, world = setup_distributed()
     torch.set_num_threads(loop.threads)
     torch.manual_seed(loop.seed)           # identical initial weights on every rank
@@ -69,12 +95,17 @@ def train_denoiser(corpus_dir: str, ae_checkpoint: str, loop: LoopConfig, den_cf
     teacher = Teacher(audio_cfg, den_cfg, sigma_data)
     ema = EMA(teacher, loop.ema)
     opt = torch.optim.AdamW(teacher.parameters(), lr=loop.lr, weight_decay=0.01)
+    probe = MouthProbe(audio_cfg.dim, *data.mouth_stats())
+    probe_opt = torch.optim.AdamW(probe.parameters(), lr=loop.lr)
     if state:
         teacher.load_state_dict(state["model"])
         ema.module.load_state_dict(state["ema"])
         opt.load_state_dict(state["opt"])
+        if "probe" in state:                 # runs from before the probe existed resume without it
+            probe.load_state_dict(state["probe"])
+            probe_opt.load_state_dict(state["probe_opt"])
     run.log(f"denoiser: {sum(p.numel() for p in teacher.parameters())} params, {len(data)} clips, "
-            f"sigma_data={sigma_data:.4f}, world={world}, mouth_weight={mouth_weight:g}")
+            f"sigma_data={sigma_data:.4f}, world={world}, mouth_weight={mouth_weight:g}, audio_aux={audio_aux:g}")
     teacher.to(memory_format=torch.channels_last)
     model = DDP(teacher) if world > 1 else teacher
     rng, gen = np.random.default_rng(loop.seed + 1000 * rank + run.step), torch.Generator().manual_seed(loop.seed + rank)
@@ -88,26 +119,31 @@ def train_denoiser(corpus_dir: str, ae_checkpoint: str, loop: LoopConfig, den_cf
                             motion_aug=MOTION_AUG * sigma_data, mouth_weight=mouth_weight)
         sigma = sample_sigma(batch.z.shape[0], edm, gen)
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            loss = model(batch, sigma, gen)
+            loss, tokens = model(batch, sigma, gen)
+            aux = probe.loss(tokens, batch.mouth_gt) if audio_aux > 0 else tokens.sum() * 0.0
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        probe_opt.zero_grad(set_to_none=True)
+        (loss + audio_aux * aux).backward()
         grad = torch.nn.utils.clip_grad_norm_(teacher.parameters(), 1.0)
         opt.step()
+        probe_opt.step()
         ema.update(teacher)
-        last = {"loss": loss.item(), "grad": grad.item(), "T": float(t)}
+        last = {"loss": loss.item(), "aux": aux.item(), "grad": grad.item(), "T": float(t)}
         run.tick(last)
         if run.should_save():
-            save_teacher(run, teacher, ema, opt, bundle, ae_states["autoencoder"], last)
+            save_teacher(run, teacher, ema, (opt, probe, probe_opt), bundle, ae_states["autoencoder"], last)
     if rank == 0:
-        save_teacher(run, teacher, ema, opt, bundle, ae_states["autoencoder"], last)
+        save_teacher(run, teacher, ema, (opt, probe, probe_opt), bundle, ae_states["autoencoder"], last)
     run.close()
     cleanup_distributed()
     return last
 
 
-def save_teacher(run: Run, teacher: Teacher, ema: EMA, opt, bundle: BundleConfig, ae_state: dict,
+def save_teacher(run: Run, teacher: Teacher, ema: EMA, optimisers, bundle: BundleConfig, ae_state: dict,
                  last: dict) -> None:
+    opt, probe, probe_opt = optimisers
     run.save_state({"model": teacher.state_dict(), "ema": ema.module.state_dict(), "opt": opt.state_dict(),
+                    "probe": probe.state_dict(), "probe_opt": probe_opt.state_dict(),
                     "sigma_data": teacher.denoiser.sigma_data})
     save_bundle(run.dir / "model.safetensors",
                 {"autoencoder": ae_state, "audio": ema.module.audio, "denoiser": ema.module.denoiser.net},
