@@ -8,13 +8,17 @@ from avatar.core.errors import InputError
 def add_arguments(parser) -> None:
     add_loop_arguments(parser)
     parser.add_argument("--teacher", required=True, help="teacher checkpoint (avatar train denoiser)")
+    parser.add_argument("--mouth-weight", type=float, default=30.0,
+                        help="extra loss weight on the mouth region, as in train denoiser (0: uniform)")
 
 
 def run(args) -> int:
     if not Path(args.teacher).is_file():
         raise InputError(f"teacher checkpoint not found: {args.teacher}")
+    if args.mouth_weight < 0:
+        raise InputError("--mouth-weight must be >= 0")
     from avatar.model_runtime.training.distill import distill
-    result = distill(args.corpus, args.teacher, loop_config(args, 32, 1e-4))
+    result = distill(args.corpus, args.teacher, loop_config(args, 32, 1e-4), mouth_weight=args.mouth_weight)
     if result:
         print(" ".join(f"{k}={v:.4f}" for k, v in result.items()))
     return 0

@@ -28,9 +28,11 @@ TARGET_EMA = 0.95    # LCM's target-network decay
 HUBER_C = 0.03
 
 
-def pseudo_huber(a, b, scale: float):
+def pseudo_huber(a, b, scale: float, pixel_weight=None):
+    """Pseudo-Huber distance; ``pixel_weight`` (B,1,1,h,w), mean 1, as in the teacher's loss."""
     d = ((a.float() - b.float()) / scale) ** 2
-    return (torch.sqrt(d + HUBER_C ** 2) - HUBER_C).mean()
+    err = torch.sqrt(d + HUBER_C ** 2) - HUBER_C
+    return (err if pixel_weight is None else err * pixel_weight).mean()
 
 
 class Distiller(nn.Module):
@@ -54,7 +56,7 @@ class Distiller(nn.Module):
         with torch.no_grad():
             x_hat = self.teacher_step(x_n, s_n, s_next, cond)
             want = target(x_hat, s_next, cond)
-        return pseudo_huber(self.student(x_n, s_n, cond), want, self.teacher.sigma_data)
+        return pseudo_huber(self.student(x_n, s_n, cond), want, self.teacher.sigma_data, batch.weight)
 
 
     def teacher_step(self, x, s, s_next, cond):
@@ -91,7 +93,7 @@ def choose_schedules(student: Denoiser, audio: AudioEncoder, data: LatentClips, 
     return schedules, {k: err(v) for k, v in schedules.items()}
 
 
-def distill(corpus_dir: str, teacher_checkpoint: str, loop: LoopConfig) -> dict:
+def distill(corpus_dir: str, teacher_checkpoint: str, loop: LoopConfig, mouth_weight: float = 0.0) -> dict:
     rank, world = setup_distributed()
     torch.set_num_threads(loop.threads)
     torch.manual_seed(loop.seed)
@@ -120,7 +122,8 @@ def distill(corpus_dir: str, teacher_checkpoint: str, loop: LoopConfig) -> dict:
         for group in opt.param_groups:
             group["lr"] = warmup_lr(run.step, loop.lr, warmup=50)
         t = int(rng.integers(1, 17))
-        batch = data.sample(max(1, loop.batch // t), t, rng, motion_aug=0.5 * config.edm.sigma_data)
+        batch = data.sample(max(1, loop.batch // t), t, rng, motion_aug=0.5 * config.edm.sigma_data,
+                            mouth_weight=mouth_weight)
         n = torch.from_numpy(rng.integers(0, GRID - 1, batch.z.shape[0]))
         with torch.autocast("cpu", dtype=torch.bfloat16):
             loss = wrapped(batch, target.module, grid, n, gen)

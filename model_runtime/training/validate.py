@@ -42,7 +42,7 @@ def validate(corpus_dir: str, checkpoint: str, steps=(1, 2, 4, 16), n_clips: int
 
 @torch.no_grad()
 def reliance(model: AvatarModel, data: LatentClips, n_clips: int = 16, t: int = 8, seed: int = 0,
-             sigma_scales=(1.0, 3.0)) -> dict:
+             sigma_scales=(1.0, 10.0, 100.0)) -> dict:
     """Denoising loss at sigma = scale x sigma_data with each condition intact or shuffled
     (rolled by one across the batch): {"loss_<scale>_<variant>": value}."""
     cfg = model.config
