@@ -13,13 +13,14 @@ from avatar.core.web_view import WebView, encode_jpeg
 from avatar.core.window_view import WindowConfig, WindowSink, check_display
 from avatar.msg import AudioChunk, AvatarState
 from avatar.nodes.audio_msg import from_stamp, msg_to_mono
-from avatar.nodes.toolkit import QOS, AvatarNode, Param, run_node
+from avatar.nodes.toolkit import AUDIO_RELIABILITY, QOS, AvatarNode, Param, run_node
 
 STATE_NAMES = {AvatarState.IDLE: "idle", AvatarState.LISTENING: "listening", AvatarState.SPEAKING: "speaking"}
 
 
 class FaceDisplay(AvatarNode):
     PARAMS = (
+        AUDIO_RELIABILITY,
         Param("mode", "window", "where the face is shown", choices=("window", "web", "none"), read_only=True),
         Param("host", "127.0.0.1", "web mode: address to serve on (0.0.0.0 exposes it to the network)",
               read_only=True),
@@ -56,7 +57,7 @@ class FaceDisplay(AvatarNode):
         if self.param("audio"):
             self._start_audio()
         self.subscribe(Image, "/avatar/image", self.on_image, QOS.image)
-        self.subscribe(AudioChunk, "/avatar/speech/audio", self.on_audio, QOS.audio)
+        self.subscribe(AudioChunk, "/avatar/speech/audio", self.on_audio, self.audio_qos())
         self.subscribe(AvatarState, "/avatar/state", self.on_state, QOS.state)
         self.every(1.0, self.watch, "watch")
         if self.presenter is not None:

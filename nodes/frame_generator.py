@@ -21,7 +21,7 @@ from avatar.model_runtime.engine.planner import PlannerConfig
 from avatar.model_runtime.engine.streaming import EngineConfig
 from avatar.msg import AudioChunk, AvatarState, ExpressionControl
 from avatar.nodes.audio_msg import from_stamp, msg_to_mono, to_stamp
-from avatar.nodes.toolkit import QOS, AvatarNode, Param, run_node
+from avatar.nodes.toolkit import AUDIO_RELIABILITY, QOS, AvatarNode, Param, run_node
 
 
 def _image_check(path: str) -> str | None:
@@ -32,6 +32,7 @@ def _image_check(path: str) -> str | None:
 
 class FrameGenerator(AvatarNode):
     PARAMS = (
+        AUDIO_RELIABILITY,
         Param("portrait", "", "reference portrait image; empty = bundled example", check=_image_check),
         Param("checkpoint", "", "model checkpoint; empty = bundled default", read_only=True),
         Param("size", 256, "frame side in pixels (multiple of 32)", range=(64, 1024), read_only=True,
@@ -61,7 +62,7 @@ class FrameGenerator(AvatarNode):
         origin = self.get_clock().now().nanoseconds * 1e-9
         self.session = LiveSession(model, portrait, config, origin)
         self.image_pub = self.create_publisher(Image, "/avatar/image", QOS.image)
-        self.subscribe(AudioChunk, "/avatar/speech/audio", self.on_audio, QOS.audio)
+        self.subscribe(AudioChunk, "/avatar/speech/audio", self.on_audio, self.audio_qos())
         self.subscribe(AvatarState, "/avatar/state", self.on_state, QOS.state)
         self.subscribe(ExpressionControl, "/avatar/expression", self.on_expression, QOS.expression)
         self.diag.set("backend", getattr(model, "backend", "torch"))

@@ -12,7 +12,7 @@ from avatar.core.media import rgb_from_image
 from avatar.core.recording import McapBag, StampedMp4Recorder, TimelineConfig, typestore_with_msgs
 from avatar.msg import AudioChunk, AvatarState
 from avatar.nodes.audio_msg import from_stamp, msg_to_mono
-from avatar.nodes.toolkit import QOS, AvatarNode, Param, run_node
+from avatar.nodes.toolkit import AUDIO_RELIABILITY, QOS, AvatarNode, Param, run_node
 
 
 
@@ -36,6 +36,7 @@ MCAP_TOPICS = {
 
 class Recorder(AvatarNode):
     PARAMS = (
+        AUDIO_RELIABILITY,
         Param("path", "", "output: an .mp4 file, or a rosbag2 directory for mcap", read_only=True),
         Param("format", "auto", "auto = mp4 for *.mp4 paths, else mcap", choices=("auto", "mp4", "mcap"),
               read_only=True),
@@ -71,7 +72,7 @@ class Recorder(AvatarNode):
         cfg = TimelineConfig(fps=self.param("fps"), sample_rate=self.param("sample_rate"))
         self.mp4 = StampedMp4Recorder(self.path, cfg, crf=self.param("crf"))
         self.subscribe(Image, "/avatar/image", self.on_image, IMAGE_QOS)
-        self.subscribe(AudioChunk, "/avatar/speech/audio", self.on_audio, AUDIO_QOS)
+        self.subscribe(AudioChunk, "/avatar/speech/audio", self.on_audio, self.audio_qos(AUDIO_QOS.depth))
 
     def _setup_mcap(self) -> None:
         self.bag = McapBag(self.path, typestore_with_msgs())
@@ -80,6 +81,8 @@ class Recorder(AvatarNode):
             resolved = self.resolve_topic_name(topic)
             self.bag.add_topic(resolved, type_name)
             # raw=True: the CDR bytes go into the bag untouched, never deserialised.
+            if cls is AudioChunk:
+                qos = self.audio_qos(qos.depth)
             self.create_subscription(cls, topic, self.guarded(self._raw_writer(resolved), f"bag {topic}"),
                                      qos, raw=True)
 

@@ -84,6 +84,13 @@ class Param:
         return None
 
 
+AUDIO_RELIABILITY = Param(
+    "audio_reliability", "reliable",
+    "QoS of the audio subscriptions: best_effort also accepts best-effort publishers (SPEC allows "
+    "them for audio), reliable never drops chunks from reliable ones", choices=("reliable", "best_effort"),
+    read_only=True)
+
+
 class AvatarNode(Node):
     """Base class: parameters from ``PARAMS``, diagnostics, guarded callbacks."""
 
@@ -105,6 +112,11 @@ class AvatarNode(Node):
         self._declared = True
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", QOS.diagnostics)
         self.create_timer(self.DIAGNOSTICS_PERIOD_S, self._publish_diagnostics)
+
+    def audio_qos(self, depth: int | None = None) -> QoSProfile:
+        """QOS.audio with this node's ``audio_reliability`` (the node lists AUDIO_RELIABILITY)."""
+        best_effort = self.param("audio_reliability") == "best_effort"
+        return _qos(depth or QOS.audio.depth, reliable=not best_effort)
 
     # -- parameters ---------------------------------------------------------
     def param(self, name: str) -> Any:

@@ -16,7 +16,7 @@ from avatar.core.state_machine import BARGE_IN_RULES, StampAligner, State, State
 from avatar.core.vad import ChannelVad, SileroModel, VadConfig
 from avatar.msg import AudioChunk, AvatarState
 from avatar.nodes.audio_msg import msg_to_mono, to_stamp
-from avatar.nodes.toolkit import QOS, AvatarNode, Param, run_node
+from avatar.nodes.toolkit import AUDIO_RELIABILITY, QOS, AvatarNode, Param, run_node
 
 _D = VadConfig()
 _VAD_PARAMS = ("onset", "offset", "min_speech_s", "hangover_s")
@@ -26,6 +26,7 @@ STALL_S = 0.1   # a tick this late means the process was starved: drain the queu
 
 class VadState(AvatarNode):
     PARAMS = (
+        AUDIO_RELIABILITY,
         Param("onset", _D.onset, "speech probability that starts speech", range=(0.01, 0.99)),
         Param("offset", _D.offset, "probability below which silence is counted (<= onset)", range=(0.01, 0.99)),
         Param("min_speech_s", _D.min_speech_s, "seconds of onset evidence before speech starts", range=(0.0, 2.0)),
@@ -46,8 +47,8 @@ class VadState(AvatarNode):
         self._last: State | None = None
         self._last_tick = time.monotonic()
         # All callbacks share the node's default (mutually exclusive) group: no locking needed.
-        self.subscribe(AudioChunk, "/avatar/speech/audio", lambda m: self._on_audio(0, m), QOS.audio)
-        self.subscribe(AudioChunk, "/avatar/user/audio", lambda m: self._on_audio(1, m), QOS.audio)
+        self.subscribe(AudioChunk, "/avatar/speech/audio", lambda m: self._on_audio(0, m), self.audio_qos())
+        self.subscribe(AudioChunk, "/avatar/user/audio", lambda m: self._on_audio(1, m), self.audio_qos())
         self.every(TICK_S, self._tick, "state tick")
         self._periodic = self.every(1.0 / self.param("publish_rate_hz"), self._publish_periodic, "state publish")
 

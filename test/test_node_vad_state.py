@@ -168,3 +168,37 @@ def test_parameters_validated_and_barge_in_rule(rig, utterance):
     assert vad.set_parameters([Parameter("barge_in", value="listening")])[0].successful
     spin_until(ex, lambda: probe.states[-1][1].state == IDLE, 5)
     assert both_speak() == LISTENING
+
+
+@pytest.mark.parametrize("reliability", ["reliable", "best_effort"])
+def test_best_effort_audio_publishers(rclpy_context, utterance, reliability):
+    """A best-effort TTS publisher (SPEC allows it for audio) reaches vad_state only with
+    audio_reliability:=best_effort; a reliable subscription is QoS-incompatible with it."""
+    import rclpy
+
+    from avatar.msg import AudioChunk, AvatarState
+    from avatar.nodes.audio_msg import to_stamp
+    from avatar.nodes.toolkit import QOS
+    from avatar.nodes.vad_state import VadState
+    node = rclpy.create_node("tts", context=rclpy_context)
+    states = []
+    node.create_subscription(AvatarState, "/avatar/state", lambda m: states.append(m.state), QOS.state)
+    pub = node.create_publisher(AudioChunk, "/avatar/speech/audio", rclpy.qos.QoSProfile(
+        depth=50, reliability=rclpy.qos.ReliabilityPolicy.BEST_EFFORT))
+    vad = VadState(context=rclpy_context, parameter_overrides=[Parameter("audio_reliability", value=reliability)])
+    ex = make_executor(rclpy_context, vad, node)
+    try:
+        assert spin_until(ex, lambda: bool(states), 5)
+        spin_until(ex, lambda: False, 0.5)                       # discovery
+        pcm = to_int16(utterance)
+        start = time.time()
+        for k, i in enumerate(range(0, len(pcm), 320)):
+            msg = AudioChunk(sample_rate=16000, channels=1, samples=pcm[i:i + 320])
+            msg.header.stamp = to_stamp(start + k * 0.02)
+            pub.publish(msg)
+            spin_until(ex, lambda: time.time() >= start + (k + 1) * 0.02, 1.0)
+        spin_until(ex, lambda: False, 0.3)
+    finally:
+        vad.destroy_node()
+        node.destroy_node()
+    assert (SPEAKING in states) == (reliability == "best_effort"), (reliability, set(states))
