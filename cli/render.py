@@ -19,7 +19,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--states", choices=("auto", "speaking", "listening", "idle"), default="auto",
                    help="state track: from voice activity (auto) or fixed")
     p.add_argument("--user-audio", type=Path, default=None, help="the other person's voice (drives listening)")
-    p.add_argument("--expression", default="", help="a named expression (happy, sad, ...) or k=v,... controls")
+    p.add_argument("--expression", default="",
+                   help="a named expression (happy, sad, ...), k=v,... controls, or a keyframe track TRACK.json")
     p.add_argument("--size", type=int, default=256, help="frame side in pixels (multiple of 32)")
     p.add_argument("--steps", type=int, default=2, choices=(1, 2, 3, 4))
     p.add_argument("--seed", type=int, default=0)
@@ -39,10 +40,9 @@ def run(args: argparse.Namespace) -> int:
     image = load_image(args.image if args.image is not None else asset("portrait.png"))
     speech = load_audio(args.audio)
     user = load_audio(args.user_audio) if args.user_audio is not None else None
-    expression = _expression_vector(args.expression) if args.expression else None
+    expression = _expression(args.expression) if args.expression else None
     model = load_runtime_model(args.checkpoint, device=args.device, dtype=args.dtype, size=args.size, image=image)
-    job = RenderJob(image=image, speech=speech, user=user, states=args.states,
-                    expression=None if expression is None else np.asarray(expression, np.float32),
+    job = RenderJob(image=image, speech=speech, user=user, states=args.states, expression=expression,
                     steps=args.steps, seed=args.seed)
     stats = render_to_file(model, job, args.out, progress=sys.stderr.isatty())
     print(f"wrote {args.out}: {stats.frames} frames ({stats.frames / 25:.2f} s) in {stats.seconds:.1f} s "
@@ -50,9 +50,13 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _expression_vector(text: str) -> list[float]:
-    """``k=v,...`` controls, or one named ROS4HRI expression (happy, sad, ...)."""
+def _expression(text: str):
+    """(DIM,) for ``k=v,...`` controls or a named ROS4HRI expression (happy, sad, ...);
+    (times, vectors) keyframes for a ``.json`` track."""
+    if text.lower().endswith(".json"):
+        from avatar.core.expression_track import load_track
+        return load_track(Path(text))
     if "=" in text:
-        return parse_controls(text)
+        return np.asarray(parse_controls(text), np.float32)
     from avatar.core.expression_mapping import named_expression
-    return list(named_expression(text.strip()))
+    return np.asarray(named_expression(text.strip()), np.float32)

@@ -23,6 +23,9 @@ def files(tmp_path_factory):
     (d / "empty.wav").write_bytes(b"")
     sf.write(d / "silent0.wav", np.zeros(0, np.float32), 16000)
     (d / "noise.txt").write_text("not audio at all")
+    (d / "track.json").write_text('[{"t": 0, "expression": "neutral"}, {"t": 0.8, "smile": 0.7, "head_nod": 0.3}]')
+    (d / "badtrack.json").write_text('[{"t": 0, "grin": 1}]')
+    (d / "broken.json").write_text('[{"t": 0,')
     return {"ckpt": save_tiny_checkpoint(d / "tiny.safetensors"), "image": save_portrait(d / "face.png"),
             "wav": wav, "dir": d}
 
@@ -52,6 +55,15 @@ def test_render_writes_synced_video_and_is_deterministic(files):
     assert np.array_equal(va, vb), "same seed must give the same video"
 
 
+def test_render_with_an_expression_track(files):
+    out = files["dir"] / "track.mp4"
+    r = avatar("render", "--audio", files["wav"], "--out", out, "--image", files["image"], "--size", 64,
+               "--checkpoint", files["ckpt"], "--dtype", "fp32", "--expression", files["dir"] / "track.json")
+    assert r.returncode == 0, r.stderr
+    frames, _ = _decode(out)
+    assert len(frames) > 25
+
+
 BAD = [
     (["--audio", "{dir}/missing.wav"], "not found"),
     (["--audio", "{dir}/empty.wav"], ""),
@@ -63,6 +75,9 @@ BAD = [
     (["--audio", "{wav}", "--expression", "bogus=1"], "bogus"),
     (["--audio", "{wav}", "--expression", "smile=5"], "outside"),
     (["--audio", "{wav}", "--expression", "notanexpression"], "notanexpression"),
+    (["--audio", "{wav}", "--expression", "{dir}/missing.json"], "not found"),
+    (["--audio", "{wav}", "--expression", "{dir}/broken.json"], "not valid JSON"),
+    (["--audio", "{wav}", "--expression", "{dir}/badtrack.json"], "grin"),
     (["--audio", "{wav}", "--device", "cuda"], "CUDA"),
     (["--audio", "{wav}", "--checkpoint", "{dir}/noise.txt"], "checkpoint"),
 ]

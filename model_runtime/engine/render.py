@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from avatar.core.expression_track import per_frame
 from avatar.core.media import Mp4Writer
 from avatar.core.states import frames_from_segments, recording_states
 from avatar.core.vad import VadConfig
@@ -27,7 +28,7 @@ class RenderJob:
     speech: np.ndarray                      # (S,) float32, 16 kHz: the avatar's voice
     user: np.ndarray | None = None          # (S,) float32, 16 kHz: the other person's voice
     states: str = "auto"                    # auto | speaking | listening | idle
-    expression: np.ndarray | None = None    # (10,) constant expression vector
+    expression: np.ndarray | tuple | None = None   # (10,) constant, or (times (K,), vectors (K, 10)) keyframes
     steps: int = 2
     seed: int = 0
     clip: int = 8
@@ -83,7 +84,12 @@ def render_frames(engine: StreamingEngine) -> np.ndarray:
 def render_to_file(model, job: RenderJob, out: Path, progress: bool = False) -> RenderStats:
     n_frames = -(-max(len(job.speech), 0 if job.user is None else len(job.user)) // SAMPLES_PER_FRAME)
     states = frame_states(job, n_frames)
-    expressions = None if job.expression is None else np.tile(job.expression, (n_frames, 1))
+    if job.expression is None:
+        expressions = None
+    elif isinstance(job.expression, tuple):
+        expressions = per_frame(*job.expression, n_frames)
+    else:
+        expressions = np.tile(job.expression, (n_frames, 1))
     engine = offline_engine(model, job.image, job.speech, n_frames, states, expressions, job.steps, job.seed,
                             job.clip)
     stats = RenderStats(states={k: int((states == v).sum()) for k, v in STATE_MODES.items()})
