@@ -18,7 +18,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--display", choices=DISPLAY_MODES, default="none")
     p.add_argument("--record", default="", help="record to OUT.mp4 or OUT.mcap")
     p.add_argument("--image", default="", help="reference portrait (default: from the config)")
-    p.add_argument("--duration", type=float, default=None, help="stop after S seconds and exit 0")
+    p.add_argument("--duration", type=float, default=None, help="stop S seconds after the graph is up and exit 0")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -33,9 +33,9 @@ def run(args: argparse.Namespace) -> int:
     runner = GraphRunner(plan_graph(opts), Path(config))
     # SIGTERM should stop the graph as cleanly as Ctrl-C does.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    runner.start()
     try:
-        runner.wait(args.duration)
+        runner.start()                    # consumers first, then the audio sources
+        runner.wait(args.duration)        # --duration counts from when the graph is up
     except KeyboardInterrupt:
         print("[launch] interrupted, stopping nodes")
     codes = runner.stop()

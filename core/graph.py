@@ -25,6 +25,7 @@ class NodeSpec:
     executable: str           # lib/avatar/<executable>, module avatar.nodes.<executable>
     name: str
     overrides: dict = field(default_factory=dict)
+    source: bool = False      # produces audio: started once every other node is up
 
 
 def _user_audio_source(opts: GraphOptions) -> str:
@@ -40,8 +41,8 @@ def plan_graph(opts: GraphOptions) -> list[NodeSpec]:
     speech = {"source": opts.speech} if opts.speech else {}
     generator = {"portrait": opts.portrait} if opts.portrait else {}
     nodes = [
-        NodeSpec("audio_capture", "audio_capture", {"source": _user_audio_source(opts)}),
-        NodeSpec("speech_source", "speech_source", speech),
+        NodeSpec("audio_capture", "audio_capture", {"source": _user_audio_source(opts)}, source=True),
+        NodeSpec("speech_source", "speech_source", speech, source=True),
         NodeSpec("vad_state", "vad_state"),
         NodeSpec("expression_control", "expression_control"),
         NodeSpec("frame_generator", "frame_generator", generator),

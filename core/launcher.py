@@ -36,22 +36,45 @@ class GraphRunner:
     """Starts every node, waits for a duration or a signal, then stops them all cleanly."""
 
     def __init__(self, specs: list[NodeSpec], config: Path, log: Callable[[str], None] = print,
-                 stop_timeout_s: float = 10.0):
+                 stop_timeout_s: float = 10.0, ready_timeout_s: float = 120.0):
         if not config.is_file():
             raise InputError(f"config file not found: {config}")
         self._specs = specs
         self._config = config
         self._log = log
         self._stop_timeout_s = stop_timeout_s
+        self._ready_timeout_s = ready_timeout_s
         self._procs: dict[str, subprocess.Popen] = {}
         self._tmp = tempfile.TemporaryDirectory(prefix="avatar-launch-")
+        self._ready_dir = Path(self._tmp.name) / "ready"
+        self._ready_dir.mkdir()
 
-    def start(self) -> None:
+    def start(self) -> float:
+        """Start the consumers, wait until they are up (model loaded, subscribed), then the audio
+        sources, so that no speech is played to a graph still loading. Returns the seconds it took."""
+        t0 = time.monotonic()
         overrides = _write_overrides(self._specs, Path(self._tmp.name))
-        for spec in self._specs:
-            cmd = node_command(spec, self._config, overrides)
-            self._procs[spec.name] = subprocess.Popen(cmd, env=os.environ.copy())
-            self._log(f"[launch] started {spec.name} (pid {self._procs[spec.name].pid})")
+        for group in ([s for s in self._specs if not s.source], [s for s in self._specs if s.source]):
+            for spec in group:
+                cmd = node_command(spec, self._config, overrides)
+                env = dict(os.environ, AVATAR_READY_DIR=str(self._ready_dir))
+                self._procs[spec.name] = subprocess.Popen(cmd, env=env)
+                self._log(f"[launch] started {spec.name} (pid {self._procs[spec.name].pid})")
+            self._wait_ready([s.name for s in group])
+        elapsed = time.monotonic() - t0
+        self._log(f"[launch] graph up in {elapsed:.1f} s")
+        return elapsed
+
+    def _wait_ready(self, names: list[str]) -> None:
+        """Until each node announced itself or exited (its exit is reported by ``wait``)."""
+        deadline = time.monotonic() + self._ready_timeout_s
+        pending = set(names)
+        while pending and time.monotonic() < deadline:
+            pending = {n for n in pending
+                       if not (self._ready_dir / n).exists() and self._procs[n].poll() is None}
+            time.sleep(0.05)  # polling marker files, not pacing data
+        if pending:
+            self._log(f"[launch] still not up after {self._ready_timeout_s:.0f} s: {sorted(pending)}; going on")
 
     def wait(self, duration_s: float | None) -> None:
         """Block until ``duration_s`` passes or every node has exited."""

@@ -52,8 +52,14 @@ class StampedMp4Recorder:
         self._t0: float | None = None          # stamp (s) of timeline time 0
         self._last_frame: np.ndarray | None = None
         self._pending_audio: deque = deque()   # (stamp, mono samples) before the first frame
+        # Audio placed on the timeline but not yet written: it is written as the frames for its
+        # time arrive, so a recording stopped while frames lag behind the (real-time) audio
+        # ends with both tracks the same length instead of seconds of audio without picture.
+        self._ahead: deque = deque()
+        self._placed = 0                       # samples placed (written + ahead)
         self.stats = {"frames_in": 0, "frames_repeated": 0, "frames_dropped": 0,
-                      "audio_gap_samples": 0, "audio_trimmed_samples": 0, "discontinuities": 0}
+                      "audio_gap_samples": 0, "audio_trimmed_samples": 0, "discontinuities": 0,
+                      "audio_cut_at_end_samples": 0}
 
     def add_frame(self, stamp_s: float, rgb: np.ndarray) -> None:
         with self._lock:
@@ -76,6 +82,7 @@ class StampedMp4Recorder:
                 self.stats["frames_repeated"] += 1
             w.write_frame(rgb)
             self._last_frame = rgb
+            self._flush()
 
     def add_audio(self, stamp_s: float, samples: np.ndarray) -> None:
         with self._lock:
@@ -94,7 +101,12 @@ class StampedMp4Recorder:
             if self._closed:
                 return False
             self._closed = True
-            return self._writer.close() if self._writer is not None else False
+            if self._writer is None:
+                return False
+            self._flush()
+            self.stats["audio_cut_at_end_samples"] = sum(len(x) for x in self._ahead)
+            self._ahead.clear()
+            return self._writer.close()
 
     @property
     def frames_written(self) -> int:
@@ -121,9 +133,8 @@ class StampedMp4Recorder:
         return rgb
 
     def _place_audio(self, stamp_s: float, samples: np.ndarray) -> None:
-        w = self._writer
         start = round((stamp_s - self._t0) * self.cfg.sample_rate)
-        offset = start - w.samples_written
+        offset = start - self._placed
         tolerance = self.cfg.audio_tolerance_s * self.cfg.sample_rate
         if abs(offset) <= tolerance:
             offset = 0
@@ -131,13 +142,32 @@ class StampedMp4Recorder:
             offset = 0  # a discontinuity: continue right after the previous chunk
             self.stats["discontinuities"] += 1
         if offset > 0:
-            w.write_silence(offset)
+            self._queue(np.zeros(offset, np.float32))
             self.stats["audio_gap_samples"] += offset
         elif offset < 0:
             trim = min(-offset, len(samples))
             samples = samples[trim:]
             self.stats["audio_trimmed_samples"] += trim
-        w.write_audio(samples)
+        self._queue(samples)
+        self._flush()
+
+    def _queue(self, samples: np.ndarray) -> None:
+        if len(samples):
+            self._ahead.append(samples)
+            self._placed += len(samples)
+
+    def _flush(self) -> None:
+        """Write the audio the frames have reached, and any beyond ``max_gap_s`` ahead (frames
+        that stopped must not hold audio in memory forever)."""
+        w = self._writer
+        limit = max(w.frames_written * self.cfg.sample_rate // self.cfg.fps,
+                    self._placed - int(self.cfg.max_gap_s * self.cfg.sample_rate))
+        while self._ahead and w.samples_written < limit:
+            block = self._ahead.popleft()
+            n = min(len(block), limit - w.samples_written)
+            if n < len(block):
+                self._ahead.appendleft(block[n:])
+            w.write_audio(block[:n])
 
 
 def default_msg_dirs() -> list[Path]:

@@ -6,10 +6,12 @@ keeps its logic in a ROS-free core from ``avatar.core`` or
 ``avatar.model_runtime``. ``main()`` is one line: ``return run_node(MyNode, args)``.
 """
 import functools
+import os
 import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import rclpy
@@ -189,6 +191,14 @@ class AvatarNode(Node):
         """Hook: release resources and finalise outputs. Called once on shutdown."""
 
 
+def _announce_ready(node: Node) -> None:
+    """Touch $AVATAR_READY_DIR/<node name> once the node is built (parameters, model, subscriptions):
+    `avatar launch` starts the audio sources only when every other node has done so."""
+    ready_dir = os.environ.get("AVATAR_READY_DIR")
+    if ready_dir:
+        Path(ready_dir, node.get_name()).touch()
+
+
 def run_node(node_class: type[AvatarNode], args: list[str] | None = None) -> int:
     """Standard main(): init, spin until SIGINT/SIGTERM, close, shut down. Returns an exit code."""
     # rclpy's default signal handlers turn SIGINT and SIGTERM into a context shutdown,
@@ -197,6 +207,7 @@ def run_node(node_class: type[AvatarNode], args: list[str] | None = None) -> int
     node = None
     try:
         node = node_class()
+        _announce_ready(node)
         # Single-threaded on purpose. Every callback sits in the node's default mutually
         # exclusive group, so extra executor threads bring no parallelism (heavy work runs in
         # the cores' own worker threads). And rclpy Jazzy's MultiThreadedExecutor (2 threads)

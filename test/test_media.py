@@ -104,6 +104,26 @@ def test_stamped_recorder_fills_gaps_and_drops_repeats(tmp_path):
     assert np.abs(hole).max() < 1e-3               # silence-filled
 
 
+def test_stamped_recorder_ends_both_tracks_together(tmp_path):
+    """Stopped while frames lag 1.5 s behind the real-time audio: the audio that has no
+    picture yet is cut, so both tracks end together."""
+    path = str(tmp_path / "lag.mp4")
+    rec = StampedMp4Recorder(path)
+    audio = click_track(4 * RATE, [0.5, 3.5])
+    rec.add_frame(0.0, synthetic_frame(0))
+    for i in range(0, audio.size, SPF // 2):
+        rec.add_audio(i / RATE, audio[i:i + SPF // 2])
+        k = round((i / RATE - 1.5) * FPS)                  # the frame generator is 1.5 s behind
+        if k > 0 and i % SPF == 0:
+            rec.add_frame(k / FPS, synthetic_frame(k))
+    assert rec.close()
+    info = decode_mp4(path)
+    assert len(info["frames"]) == 63                         # up to 2.5 s of video
+    assert abs(len(info["audio"]) / RATE - len(info["frames"]) / FPS) < 0.07   # AAC pads < 1024 samples
+    assert onsets_s(info["audio"]) == pytest.approx([0.5], abs=0.005)         # the click at 3.5 s was cut
+    assert rec.stats["audio_cut_at_end_samples"] >= 1.4 * RATE
+
+
 def test_stamped_recorder_resizes_changed_frames(tmp_path):
     rec = StampedMp4Recorder(str(tmp_path / "f.mp4"))
     rec.add_frame(0.0, synthetic_frame(0, 128))
