@@ -30,6 +30,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--clips", type=int, default=12, help="--model: first N clips of the split (0 = all)")
     parser.add_argument("--sample-steps", default="1,2,4", help="--model: sampler step counts (default 1,2,4)")
     parser.add_argument("--threads", type=int, default=0, help="--model: torch threads (0 = torch default)")
+    parser.add_argument("--dtype", choices=("fp32", "bf16", "int8"), default="bf16",
+                        help="--model: precision (int8 runs the networks on ONNX Runtime)")
 
 
 def _steps_list(text: str) -> tuple[int, ...]:
@@ -43,8 +45,9 @@ def _steps_list(text: str) -> tuple[int, ...]:
 
 
 def _model_eval(args) -> int:
-    from avatar.model_runtime.avatar_model import AvatarModel, resolve_checkpoint
+    from avatar.model_runtime.avatar_model import resolve_checkpoint
     from avatar.model_runtime.corpus.reader import open_corpus
+    from avatar.model_runtime.engine.backends import load_runtime_model
     from avatar.model_runtime.evaluation.estimator import load_estimator
     from avatar.model_runtime.evaluation.model_eval import ModelEvalConfig, evaluate_model, format_summary
     if not args.corpus:
@@ -58,9 +61,11 @@ def _model_eval(args) -> int:
     if args.threads:
         import torch
         torch.set_num_threads(args.threads)
-    model = AvatarModel.load(str(checkpoint))
+    clips = corpus.split(cfg.split)
+    portrait = corpus.identity_image(clips[0].identity) if clips else None   # int8: traces the decoder
+    model = load_runtime_model(str(checkpoint), dtype=args.dtype, image=portrait)
     report = evaluate_model(model, corpus, load_estimator(args.weights), cfg, log=None if args.json else print)
-    report["checkpoint"] = str(checkpoint)
+    report["checkpoint"], report["dtype"] = str(checkpoint), args.dtype
     print(json.dumps(report, indent=1) if args.json else format_summary(report))
     return 0
 
