@@ -5,9 +5,9 @@ import time
 
 from sensor_msgs.msg import Image
 
+from avatar.core.audio_io import StreamResampler
 from avatar.core.av_sync import (AudioBuffer, AudioOutput, DelayController, FrameQueue, PlayoutClock,
                                  PlayoutConfig, Presenter)
-from avatar.core.errors import InputError
 from avatar.core.media import rgb_from_image
 from avatar.core.web_view import WebView, encode_jpeg
 from avatar.core.window_view import WindowConfig, WindowSink, check_display
@@ -42,6 +42,7 @@ class FaceDisplay(AvatarNode):
         self.clock = PlayoutClock(self.delay.delay_s)
         self.frames = FrameQueue(self.cfg.max_frames)
         self.audio_buffer = AudioBuffer(self.cfg.sample_rate, self.cfg.audio_buffer_s)
+        self._resampler = StreamResampler(self.cfg.sample_rate)
         self.state_name = "unknown"
         self.web: WebView | None = None
         self.presenter: Presenter | None = None
@@ -96,8 +97,7 @@ class FaceDisplay(AvatarNode):
 
     def on_audio(self, msg: AudioChunk) -> None:
         mono, rate, stamp = msg_to_mono(msg)
-        if rate != self.cfg.sample_rate:
-            raise InputError(f"speech audio at {rate} Hz, expected {self.cfg.sample_rate} Hz")
+        mono = self._resampler.push(mono, rate)       # any rate; stateful, so no clicks between chunks
         self._observe_latency(time.time() - stamp, "audio")
         self.audio_buffer.push(stamp, mono)
 

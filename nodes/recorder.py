@@ -7,6 +7,7 @@ from pathlib import Path
 from rclpy.qos import HistoryPolicy, QoSProfile
 from sensor_msgs.msg import Image
 
+from avatar.core.audio_io import StreamResampler
 from avatar.core.errors import AvatarError
 from avatar.core.media import rgb_from_image
 from avatar.core.recording import McapBag, StampedMp4Recorder, TimelineConfig, typestore_with_msgs
@@ -71,6 +72,7 @@ class Recorder(AvatarNode):
             raise AvatarError(f"recorder: {self.path} exists (set overwrite:=true to replace it)")
         cfg = TimelineConfig(fps=self.param("fps"), sample_rate=self.param("sample_rate"))
         self.mp4 = StampedMp4Recorder(self.path, cfg, crf=self.param("crf"))
+        self._resampler = StreamResampler(cfg.sample_rate)
         self.subscribe(Image, "/avatar/image", self.on_image, IMAGE_QOS)
         self.subscribe(AudioChunk, "/avatar/speech/audio", self.on_audio, self.audio_qos(AUDIO_QOS.depth))
 
@@ -99,9 +101,8 @@ class Recorder(AvatarNode):
 
     def on_audio(self, msg: AudioChunk) -> None:
         mono, rate, stamp = msg_to_mono(msg)
-        if rate != self.mp4.cfg.sample_rate:
-            raise AvatarError(f"speech audio at {rate} Hz, recording at {self.mp4.cfg.sample_rate} Hz")
-        self.mp4.add_audio(stamp, mono)
+        # Any rate is recorded at sample_rate; stateful, so no clicks between chunks.
+        self.mp4.add_audio(stamp, self._resampler.push(mono, rate))
 
     def close(self) -> None:
         """Finish the file; run_node calls this on SIGINT/SIGTERM."""

@@ -148,7 +148,7 @@ def stop_node(proc: subprocess.Popen, sig=signal.SIGINT, timeout: float = 20.0) 
 class Source:
     """Publishes synthetic frames, speech audio and state with real rclpy (in-process)."""
 
-    def __init__(self, env: dict):
+    def __init__(self, env: dict, audio_rate: int = RATE):
         import rclpy
         from rclpy.context import Context
         from sensor_msgs.msg import Image
@@ -156,6 +156,7 @@ class Source:
         from avatar.msg import AudioChunk, AvatarState
         from avatar.nodes.toolkit import QOS
         self._rclpy = rclpy
+        self.audio_rate = audio_rate   # a multiple of RATE: chunks are upsampled by repetition
         # The discovery range is read from the environment: the ``ros`` fixture sets it.
         self.context = Context()
         rclpy.init(context=self.context, domain_id=int(env["ROS_DOMAIN_ID"]))
@@ -188,8 +189,8 @@ class Source:
         self.image_pub.publish(msg)
 
     def publish_audio(self, samples: np.ndarray, stamp: float) -> None:
-        msg = self.AudioChunk(sample_rate=RATE, channels=1)
-        msg.samples = samples.astype(np.int16).tolist()
+        msg = self.AudioChunk(sample_rate=self.audio_rate, channels=1)
+        msg.samples = np.repeat(samples.astype(np.int16), self.audio_rate // RATE).tolist()
         self._stamp(msg, stamp)
         self.audio_pub.publish(msg)
 
