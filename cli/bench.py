@@ -3,6 +3,7 @@ import argparse
 import datetime
 import itertools
 import json
+import os
 from pathlib import Path
 
 from avatar.core.errors import InputError
@@ -84,6 +85,7 @@ def append_markdown(path: Path, results: list[dict]) -> None:
 def _long_run(args: argparse.Namespace, image) -> int:
     from avatar.core.audio_io import load_audio
     from avatar.model_runtime.engine.backends import load_runtime_model
+    from avatar.model_runtime.engine.bench import cpu_info
     from avatar.model_runtime.engine.long_run import LongRunConfig, long_run
     from avatar.model_runtime.evaluation.runner import evaluate_video
 
@@ -104,10 +106,12 @@ def _long_run(args: argparse.Namespace, image) -> int:
                     f"{args.size[0]}px, {args.steps[0]} steps, {args.dtype[0]}\n\n"
                     f"Command: `avatar bench --long-run {args.long_run:.0f} --size {args.size[0]} --steps "
                     f"{args.steps[0]} --dtype {args.dtype[0]} --record`\n\n"
-                    f"- drift first vs last minute: similarity {d['similarity']:.3f} (colour {d['colour']:.3f}, "
-                    f"identity {d['identity']:.3f}, sharpness ratio {d['sharpness_ratio']:.3f})\n"
+                    f"Machine: {cpu_info()['model']}, {os.cpu_count()} vCPUs.\n\n"
+                    f"- drift, first vs last {d['window_s']:.0f} s of the run: similarity {d['similarity']:.3f} "
+                    f"(colour {d['colour']:.3f}, appearance {d['appearance']:.3f}, identity {d['identity']:.3f}, "
+                    f"sharpness ratio {d['sharpness_ratio']:.3f}); flicker {result['flicker']['temporal_hf']:.3f}\n"
                     f"- memory: RSS {result['rss_mb_start']:.0f} MB at start, {result['rss_mb_end']:.0f} MB at "
-                    f"the end, max {result['rss_mb_max']:.0f} MB, slope after minute 1: "
-                    f"{result['rss_slope_mb_per_min_after_1min']:+.2f} MB/min\n"
+                    f"the end (of which {result['kept_frames_mb']:.0f} MB are the two kept minutes of frames), "
+                    f"slope between them: {result['rss_slope_mb_per_min_middle']:+.2f} MB/min\n"
                     f"- throughput over the run: {result['fps']:.1f} FPS\n")
     return 0

@@ -64,9 +64,10 @@ def long_run(model, image: np.ndarray, utterance: np.ndarray, cfg: LongRunConfig
         engine.stop()
     elapsed = time.perf_counter() - t0
     mem = np.array(memory)
-    later = mem[mem[:, 0] >= 60] if (mem[:, 0] >= 60).sum() >= 2 else mem
-    slope = float(np.polyfit(later[:, 0] / 60, later[:, 1], 1)[0]) if len(later) >= 2 else 0.0
+    # The slope between the two kept windows, where the kept frames do not grow: a leak shows here.
+    middle = mem[(mem[:, 0] >= cfg.window_s) & (mem[:, 0] < cfg.seconds - cfg.window_s)]
+    slope = float(np.polyfit(middle[:, 0] / 60, middle[:, 1], 1)[0]) if len(middle) >= 2 else 0.0
     return {"frames": np.stack(first + last), "n_frames": n, "seconds": cfg.seconds, "elapsed_s": elapsed,
             "fps": n / elapsed, "rss_mb_start": float(mem[0, 1]), "rss_mb_end": float(mem[-1, 1]),
-            "rss_mb_max": float(mem[:, 1].max()), "rss_slope_mb_per_min_after_1min": slope,
-            "memory_trace": memory}
+            "rss_mb_max": float(mem[:, 1].max()), "rss_slope_mb_per_min_middle": slope,
+            "kept_frames_mb": sum(f.nbytes for f in first + last) / 2 ** 20, "memory_trace": memory}
