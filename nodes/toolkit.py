@@ -17,7 +17,6 @@ from typing import Any
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
-from rclpy._rclpy_pybind11 import RCLError
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -219,14 +218,15 @@ def run_node(node_class: type[AvatarNode], args: list[str] | None = None) -> int
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
-    except RCLError:
-        # A signal that lands while spin() builds its wait set surfaces as RCLError
-        # ("context is not valid") instead of ExternalShutdownException: same shutdown.
-        if rclpy.ok():
-            raise
     except (AvatarError, rclpy.exceptions.ParameterException) as err:
         print(f"{node_class.__name__}: error: {err}", file=sys.stderr)
         return 1
+    except RuntimeError:
+        # A signal that lands mid-spin can surface as RCLError ("context is not valid") while
+        # the wait set is built, or as pybind11's "Unable to convert call argument" while a
+        # message is taken from a context being shut down: the same clean shutdown.
+        if rclpy.ok():
+            raise
     finally:
         if node is not None:
             node.close()
