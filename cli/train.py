@@ -34,7 +34,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("what", choices=sorted(DEFAULT_BATCH), help="which network to train")
     add_loop_arguments(parser)
     parser.add_argument("--autoencoder", help="trained autoencoder checkpoint (denoiser only)")
-    parser.add_argument("--init", help="autoencoder: start from this checkpoint's autoencoder")
+    parser.add_argument("--init", help="start from this checkpoint's weights (autoencoder: its autoencoder; "
+                        "denoiser: its audio encoder and denoiser, e.g. the shipped model), fresh optimiser")
     parser.add_argument("--freeze-encoder", action="store_true",
                         help="autoencoder: train the decoder side only (cached latents stay valid)")
     parser.add_argument("--latent-frames", type=int, default=0,
@@ -51,13 +52,15 @@ def run(args) -> int:
         from avatar.model_runtime.training.autoencoder_train import train_autoencoder
         result = train_autoencoder(args.corpus, loop, init=args.init, freeze_encoder=args.freeze_encoder)
     else:
+        if args.init and not Path(args.init).is_file():
+            raise InputError(f"--init checkpoint not found: {args.init}")
         if not args.autoencoder or not Path(args.autoencoder).is_file():
             raise InputError("train denoiser needs --autoencoder CHECKPOINT (from avatar train autoencoder)")
         from avatar.model_runtime.training.denoiser_train import train_denoiser
         if args.mouth_weight < 0 or args.audio_aux < 0:
             raise InputError("--mouth-weight and --audio-aux must be >= 0")
         result = train_denoiser(args.corpus, args.autoencoder, loop, latent_frames=args.latent_frames,
-                                mouth_weight=args.mouth_weight, audio_aux=args.audio_aux)
+                                mouth_weight=args.mouth_weight, audio_aux=args.audio_aux, init=args.init)
     if result:
         print(" ".join(f"{k}={v:.4f}" for k, v in result.items()))
     return 0

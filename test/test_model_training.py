@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from avatar.model_runtime.avatar_model import AvatarModel
-from avatar.model_runtime.checkpoint import read_metadata
+from avatar.model_runtime.checkpoint import load_bundle, read_metadata
 from avatar.model_runtime.training.synthetic import make_corpus
 
 TORCHRUN = os.path.join(os.path.dirname(sys.executable), "torchrun")
@@ -37,6 +37,17 @@ def test_train_resume_distill_and_load(corpus, tmp_path):
                        "--batch", "8", "--autoencoder", str(ae / "model.safetensors"))
     assert r.returncode == 0, r.stderr
     assert list(corpus.glob("train/*/latents-*.npy")), "latents were not cached"
+    # A new run from the trained weights (what the next session does with the shipped model).
+    dn2 = tmp_path / "dn2"
+    r = run_cli_module("train", "denoiser", "--corpus", str(corpus), "--out", str(dn2), "--steps", "1",
+                       "--batch", "8", "--autoencoder", str(ae / "model.safetensors"), "--seed", "1",
+                       "--init", str(dn / "model.safetensors"))
+    assert r.returncode == 0, r.stderr
+    assert "initialised from" in (dn2 / "train.log").read_text()
+    _, before, _ = load_bundle(str(dn / "model.safetensors"))
+    _, after, _ = load_bundle(str(dn2 / "model.safetensors"))
+    drift = max((after["denoiser"][k].float() - v.float()).abs().max().item() for k, v in before["denoiser"].items())
+    assert drift < 0.01, drift                     # one small step away, not a fresh init (seed 1)
     r = run_cli_module("distill", "--corpus", str(corpus), "--out", str(st), "--steps", "2", "--batch", "8",
                        "--teacher", str(dn / "model.safetensors"))
     assert r.returncode == 0, r.stderr

@@ -6,7 +6,7 @@ import torch.nn as nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from avatar.model_runtime.audio import AudioEncoder
-from avatar.model_runtime.checkpoint import load_bundle, save_bundle
+from avatar.model_runtime.checkpoint import load_bundle, load_into, save_bundle
 from avatar.model_runtime.conditioning import Cond, Denoiser, Reference
 from avatar.model_runtime.config import AudioConfig, BundleConfig, DenoiserConfig, EDMConfig
 from avatar.model_runtime.denoiser import DenoiserUNet
@@ -75,7 +75,9 @@ def clip_length(step: int, rng: np.random.Generator) -> int:
 
 def train_denoiser(corpus_dir: str, ae_checkpoint: str, loop: LoopConfig, den_cfg: DenoiserConfig | None = None,
                    audio_cfg: AudioConfig | None = None, latent_frames: int = 0, mouth_weight: float = 0.0,
-                   audio_aux: float = 0.0) -> dict:
+                   audio_aux: float = 0.0, init: str | None = None) -> dict:
+    """``init``: a bundle (e.g. the shipped checkpoint) whose configs and audio/denoiser weights
+    a new run starts from, with a fresh optimiser; ignored when resuming."""
     rank, world = setup_distributed()
     torch.set_num_threads(loop.threads)
     torch.manual_seed(loop.seed)           # identical initial weights on every rank
@@ -85,14 +87,21 @@ def train_denoiser(corpus_dir: str, ae_checkpoint: str, loop: LoopConfig, den_cf
         dist.barrier()
     run = Run(loop, rank)
     state = run.load_state()
+    start = load_bundle(init) if init and not state else None
+    if start:
+        den_cfg, audio_cfg = start[0].denoiser, start[0].audio
     den_cfg = den_cfg or DenoiserConfig()
     audio_cfg = audio_cfg or AudioConfig()
     ae_cfg, ae_states, _ = load_bundle(ae_checkpoint)
     data = LatentClips(corpus_dir, checkpoint_tag(ae_checkpoint), "train", den_cfg.motion_frames,
                        audio_cfg.context_frames, audio_cfg.lookahead_mel * audio_cfg.hop)
-    sigma_data = state["sigma_data"] if state else data.residual_std()
+    sigma_data = state["sigma_data"] if state else start[0].edm.sigma_data if start else data.residual_std()
     edm = EDMConfig(sigma_data=sigma_data)
     teacher = Teacher(audio_cfg, den_cfg, sigma_data)
+    if start:
+        load_into(teacher.audio, start[1]["audio"], "audio encoder")
+        load_into(teacher.denoiser.net, start[1]["denoiser"], "denoiser")
+        run.log(f"initialised from {init}")
     ema = EMA(teacher, loop.ema)
     opt = torch.optim.AdamW(teacher.parameters(), lr=loop.lr, weight_decay=0.01)
     probe = MouthProbe(audio_cfg.dim, *data.mouth_stats())
