@@ -56,12 +56,11 @@ def _model_eval(args) -> int:
         raise InputError("--clips must be >= 0")
     cfg = ModelEvalConfig(split=args.split, clips=args.clips, steps=_steps_list(args.sample_steps))
     corpus = open_corpus(args.corpus)
-    corpus.split(cfg.split)                               # unknown split: fail before loading weights
+    clips = corpus.split(cfg.split)                       # unknown split: fail before loading weights
     checkpoint = resolve_checkpoint(args.model)
     if args.threads:
         import torch
         torch.set_num_threads(args.threads)
-    clips = corpus.split(cfg.split)
     portrait = corpus.identity_image(clips[0].identity) if clips else None   # int8: traces the decoder
     model = load_runtime_model(str(checkpoint), dtype=args.dtype, image=portrait)
     report = evaluate_model(model, corpus, load_estimator(args.weights), cfg, log=None if args.json else print)

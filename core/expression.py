@@ -57,6 +57,21 @@ def named_value(item: str, what: str) -> tuple[str, float]:
         raise InputError(f"bad {what} {item.strip()!r}: {value.strip()!r} is not a number") from None
 
 
+def checked_control(name: str, value) -> float:
+    """``value`` for control ``name``; InputError if the name is unknown, the value not a number
+    or outside the control's range."""
+    from avatar.core.errors import InputError
+
+    if name not in INDEX:
+        raise InputError(f"unknown control {name!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InputError(f"{name}={value!r} is not a number")
+    spec = CONTROLS[INDEX[name]]
+    if not spec.low <= value <= spec.high:
+        raise InputError(f"{name}={value!r} is outside [{spec.low}, {spec.high}]")
+    return float(value)
+
+
 def parse_controls(text: str) -> list[float]:
     """``"smile=0.6,gaze_x=-0.3"`` -> a full control vector (unnamed controls neutral).
 
@@ -68,8 +83,8 @@ def parse_controls(text: str) -> list[float]:
     vector = neutral_vector()
     for part in filter(None, (p.strip() for p in text.split(","))):
         name, number = named_value(part, "expression control")
-        spec = CONTROLS[INDEX[name]]
-        if not spec.low <= number <= spec.high:
-            raise InputError(f"expression control {name}={number} is outside [{spec.low}, {spec.high}]")
-        vector[INDEX[name]] = number
+        try:
+            vector[INDEX[name]] = checked_control(name, number)
+        except InputError as err:
+            raise InputError(f"expression control {err}") from None
     return vector

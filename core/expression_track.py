@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from avatar.core.errors import InputError
-from avatar.core.expression import CONTROLS, INDEX, neutral_vector
+from avatar.core.expression import INDEX, checked_control, neutral_vector
 
 
 def _keyframe_vector(entry: dict, where: str) -> np.ndarray:
@@ -27,12 +27,10 @@ def _keyframe_vector(entry: dict, where: str) -> np.ndarray:
         return np.asarray(named_expression(str(entry["expression"])), np.float32)
     vector = np.asarray(neutral_vector(), np.float32)
     for name, value in controls.items():
-        if name not in INDEX:
-            raise InputError(f"{where}: unknown control {name!r}")
-        spec = CONTROLS[INDEX[name]]
-        if not isinstance(value, (int, float)) or not spec.low <= value <= spec.high:
-            raise InputError(f"{where}: {name}={value!r} is not a number in [{spec.low}, {spec.high}]")
-        vector[INDEX[name]] = value
+        try:
+            vector[INDEX[name]] = checked_control(name, value)
+        except InputError as err:
+            raise InputError(f"{where}: {err}") from None
     return vector
 
 

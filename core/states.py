@@ -4,6 +4,8 @@ Both feed the audio through ``ChannelVad`` in 20 ms chunks, exactly as the node
 receives it from the audio topics, so offline results and live behaviour come
 from the same code.
 """
+from bisect import bisect_left, bisect_right
+
 import numpy as np
 
 from avatar.core.audio_io import CHUNK_SAMPLES, SAMPLE_RATE, iter_chunks
@@ -96,14 +98,14 @@ def frames_from_stamps(arrivals: np.ndarray, stamps: np.ndarray, states: np.ndar
         deadline = (f + 1) * frame_s + render_lag_s
         while m < len(order) and arrivals[order[m]] <= deadline:
             i = order[m]
-            cut = np.searchsorted(track_t, stamps[i], side="left")
+            cut = bisect_left(track_t, stamps[i])
             del track_t[cut:], track_v[cut:]
             if track_v[-1] != states[i]:
                 track_t.append(stamps[i])
                 track_v.append(int(states[i]))
             m += 1
         centre = (f + 0.5) * frame_s
-        out[f] = track_v[np.searchsorted(track_t, centre, side="right") - 1]
+        out[f] = track_v[bisect_right(track_t, centre) - 1]
     return out
 
 

@@ -97,8 +97,9 @@ def evaluate_model(model, corpus, estimator, cfg: ModelEvalConfig, log=print) ->
             t0 = time.perf_counter()
             frames = generate_clip(model, ref, corpus, steps, cfg.seed, cfg.clip)
             fps = len(frames) / (time.perf_counter() - t0)
-            result = evaluate_video(frames, ref.load_speech(), ref.gt, estimator=estimator)
-            aperture = estimate(estimator, frames).params["mouth_open"]
+            est = estimate(estimator, frames)
+            result = evaluate_video(frames, ref.load_speech(), ref.gt, estimator=estimator, estimates=est)
+            aperture = est.params["mouth_open"]
             states = np.asarray(ref.gt["frames"]["state"][:len(frames)], np.int64)
             rows.append(dict(clip=ref.clip_id, **_row(result, (aperture, states), fps)))
             if log:

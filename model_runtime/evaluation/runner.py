@@ -135,17 +135,18 @@ def check_inputs(frames: np.ndarray, speech: np.ndarray | None, gt: dict | None,
 
 def evaluate_video(frames: np.ndarray, speech: np.ndarray | None = None, gt: dict | None = None,
                    reference: np.ndarray | None = None, estimator: FaceEstimator | None = None,
-                   max_lag: int = 5, user: np.ndarray | None = None) -> dict:
+                   max_lag: int = 5, user: np.ndarray | None = None, estimates: Estimates | None = None) -> dict:
     """Score a 25 fps video given as (T, H, W, 3) uint8 RGB.
 
     speech: the avatar's voice, 16 kHz mono float32, sample 0 = start of frame 0.
     user: the other person's voice, same format (only used for listening labels without gt).
     gt: a corpus gt.json dict for the same frames. reference: the portrait, (H, W, 3) uint8 RGB.
+    estimates: the estimator's output for ``frames``, when the caller already has it.
     """
     frames = np.asarray(frames)
     check_inputs(frames, speech, gt, user, max_lag)
     model = estimator if estimator is not None else load_estimator()
-    est = estimate(model, frames)
+    est = estimates if estimates is not None else estimate(model, frames)
     ref_emb = estimate(model, reference[None]).embedding[0] if reference is not None else None
     aperture = est.params["mouth_open"]
     notes: list[str] = []

@@ -5,6 +5,7 @@ import numpy as np
 import torch
 
 from avatar.core.errors import InputError
+from avatar.model_runtime.conditioning import Cond, Reference
 from avatar.model_runtime.config import SAMPLES_PER_FRAME
 from avatar.model_runtime.corpus.geometry import make_geometry
 from avatar.model_runtime.corpus.identity import Identity
@@ -23,6 +24,12 @@ class ClipBatch:
     expression: torch.Tensor   # (B,T,10)
     weight: torch.Tensor | None = None   # (B,1,1,h,w) per-pixel loss weight, mean 1; None = uniform
     mouth_gt: torch.Tensor | None = None  # (B,T,2) gt mouth_open, mouth_width (NaN where unknown)
+
+    def cond(self, audio_encoder, ctx: int) -> Cond:
+        """The denoiser's conditioning for this batch. ``audio_encoder(wave, n_frames)`` gives
+        (B, n_frames, D) tokens; the first ``ctx`` cover the audio context before the clip."""
+        tokens = audio_encoder(self.wave, self.z.shape[1] + ctx)[:, ctx:]          # (B,T,D)
+        return Cond(tokens, self.state, self.expression, Reference(latent=self.ref), self.motion, self.motion_mask)
 
 
 def mouth_map(mouth: tuple[float, float, float], h: int, w: int, gain: float) -> np.ndarray:
@@ -61,6 +68,12 @@ class LatentClips:
             raise InputError(f"no cached latents (tag {tag}) for split {split!r} in {corpus_dir}: "
                              "run the latent encoding first")
         self.lengths = np.array([len(x) for x in self.latents])
+
+    @classmethod
+    def for_model(cls, corpus_dir: str, tag: str, split: str, den_cfg, audio_cfg) -> "LatentClips":
+        """Clips shaped for a denoiser config (K motion frames) and audio config (context, look-ahead)."""
+        return cls(corpus_dir, tag, split, den_cfg.motion_frames, audio_cfg.context_frames,
+                   audio_cfg.lookahead_mel * audio_cfg.hop)
 
     @staticmethod
     def _mouth(corpus, ident: str, latent_w: int) -> tuple[float, float, float]:

@@ -7,7 +7,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 
 from avatar.model_runtime.audio import AudioEncoder
 from avatar.model_runtime.checkpoint import load_bundle, load_into, save_bundle
-from avatar.model_runtime.conditioning import Cond, Denoiser, Reference
+from avatar.model_runtime.conditioning import Cond, Denoiser
 from avatar.model_runtime.config import AudioConfig, BundleConfig, DenoiserConfig, EDMConfig
 from avatar.model_runtime.denoiser import DenoiserUNet
 from avatar.model_runtime.edm import edm_loss, sample_sigma
@@ -34,10 +34,7 @@ class Teacher(nn.Module):
         self.denoiser = Denoiser(DenoiserUNet(den_cfg), sigma_data)
 
     def cond(self, batch: ClipBatch) -> Cond:
-        t, ctx = batch.z.shape[1], self.audio.cfg.context_frames
-        tokens = self.audio(batch.wave, t + ctx)[:, ctx:]                # (B,T,D)
-        return Cond(tokens, batch.state, batch.expression, Reference(latent=batch.ref),
-                    batch.motion, batch.motion_mask)
+        return batch.cond(self.audio, self.audio.cfg.context_frames)
 
     def forward(self, batch: ClipBatch, sigma, generator=None):
         """(denoising loss, the audio tokens (B,T,D) it was conditioned on)."""
@@ -93,8 +90,7 @@ def train_denoiser(corpus_dir: str, ae_checkpoint: str, loop: LoopConfig, den_cf
     den_cfg = den_cfg or DenoiserConfig()
     audio_cfg = audio_cfg or AudioConfig()
     ae_cfg, ae_states, _ = load_bundle(ae_checkpoint)
-    data = LatentClips(corpus_dir, checkpoint_tag(ae_checkpoint), "train", den_cfg.motion_frames,
-                       audio_cfg.context_frames, audio_cfg.lookahead_mel * audio_cfg.hop)
+    data = LatentClips.for_model(corpus_dir, checkpoint_tag(ae_checkpoint), "train", den_cfg, audio_cfg)
     sigma_data = state["sigma_data"] if state else start[0].edm.sigma_data if start else data.residual_std()
     edm = EDMConfig(sigma_data=sigma_data)
     teacher = Teacher(audio_cfg, den_cfg, sigma_data)

@@ -14,7 +14,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 
 from avatar.model_runtime.audio import AudioEncoder
 from avatar.model_runtime.checkpoint import load_bundle, load_into, save_bundle
-from avatar.model_runtime.conditioning import Cond, Denoiser, Reference
+from avatar.model_runtime.conditioning import Cond, Denoiser
 from avatar.model_runtime.denoiser import DenoiserUNet
 from avatar.model_runtime.edm import karras_sigmas
 from avatar.model_runtime.samplers import sample_consistency
@@ -44,9 +44,7 @@ class Distiller(nn.Module):
 
     @torch.no_grad()
     def cond(self, batch: ClipBatch) -> Cond:
-        t, ctx = batch.z.shape[1], self.audio.cfg.context_frames
-        return Cond(self.audio(batch.wave, t + ctx)[:, ctx:].float(), batch.state, batch.expression,
-                    Reference(latent=batch.ref), batch.motion, batch.motion_mask)
+        return batch.cond(self.audio, self.audio.cfg.context_frames)
 
     def forward(self, batch: ClipBatch, target: Denoiser, grid, n, generator=None):
         cond = self.cond(batch)
@@ -75,8 +73,7 @@ def choose_schedules(student: Denoiser, audio: AudioEncoder, data: LatentClips, 
     -> (schedules {"1": [...], "2": [...], "4": [...]}, errors per step count)."""
     rng, gen = np.random.default_rng(seed), torch.Generator().manual_seed(seed)
     batch = data.sample(8, 8, rng, p_no_motion=0.0, motion_aug=0.0)
-    cond = Cond(audio(batch.wave, 8 + audio.cfg.context_frames)[:, audio.cfg.context_frames:], batch.state,
-                batch.expression, Reference(latent=batch.ref), batch.motion, batch.motion_mask)
+    cond = batch.cond(audio, audio.cfg.context_frames)
     noise = torch.randn(batch.z.shape, generator=gen)
 
     def err(sigmas):
@@ -103,8 +100,7 @@ def distill(corpus_dir: str, teacher_checkpoint: str, loop: LoopConfig, mouth_we
     load_into(audio, states["audio"], "audio encoder")
     load_into(teacher.net, states["denoiser"], "denoiser")
     tag = checkpoint_tag(teacher_checkpoint)
-    data = LatentClips(corpus_dir, tag, "train", config.denoiser.motion_frames, config.audio.context_frames,
-                       config.audio.lookahead_mel * config.audio.hop)
+    data = LatentClips.for_model(corpus_dir, tag, "train", config.denoiser, config.audio)
     model = Distiller(teacher, audio)
     target, ema = EMA(model.student, TARGET_EMA), EMA(model.student, loop.ema)
     opt = torch.optim.AdamW(model.student.parameters(), lr=loop.lr, weight_decay=0.0)

@@ -24,8 +24,7 @@ def add_schedules(source: str, corpus: str, config, states: dict) -> dict:
     audio, den = AudioEncoder(config.audio), Denoiser(DenoiserUNet(config.denoiser), config.edm.sigma_data)
     load_into(audio, states["audio"], "audio encoder")
     load_into(den.net, states["denoiser"], "denoiser")
-    data = LatentClips(corpus, checkpoint_tag(source), "train", config.denoiser.motion_frames,
-                       config.audio.context_frames, config.audio.lookahead_mel * config.audio.hop)
+    data = LatentClips.for_model(corpus, checkpoint_tag(source), "train", config.denoiser, config.audio)
     config.student_sigmas, errors = choose_schedules(den.eval(), audio.eval(), data, config.edm)
     return errors
 

@@ -13,24 +13,26 @@ import numpy as np
 import torch
 
 from avatar.model_runtime.avatar_model import AvatarModel
-from avatar.model_runtime.conditioning import Cond, Reference
 from avatar.model_runtime.edm import edm_loss
 from avatar.model_runtime.samplers import sample_consistency, sample_euler
 from avatar.model_runtime.training.clips import LatentClips
 from avatar.model_runtime.training.latents import checkpoint_tag
 
 
-@torch.no_grad()
-def validate(corpus_dir: str, checkpoint: str, steps=(1, 2, 4, 16), n_clips: int = 8, t: int = 12,
-             seed: int = 0) -> dict:
+def load(corpus_dir: str, checkpoint: str) -> tuple[AvatarModel, LatentClips]:
+    """The bundle and its validation clips (latents cached for the bundle's encoder)."""
     model = AvatarModel.load(checkpoint)
+    data = LatentClips.for_model(corpus_dir, checkpoint_tag(checkpoint), "val", model.config.denoiser,
+                                 model.config.audio)
+    return model, data
+
+
+@torch.no_grad()
+def validate(model: AvatarModel, data: LatentClips, steps=(1, 2, 4, 16), n_clips: int = 8, t: int = 12,
+             seed: int = 0) -> dict:
     cfg = model.config
-    data = LatentClips(corpus_dir, checkpoint_tag(checkpoint), "val", cfg.denoiser.motion_frames,
-                       cfg.audio.context_frames, cfg.audio.lookahead_mel * cfg.audio.hop)
     batch = data.sample(n_clips, t, np.random.default_rng(seed), p_no_motion=0.0, motion_aug=0.0)
-    ctx = cfg.audio.context_frames
-    cond = Cond(model.audio_tokens(batch.wave, t + ctx)[:, ctx:], batch.state, batch.expression,
-                Reference(latent=batch.ref), batch.motion, batch.motion_mask)
+    cond = batch.cond(model.audio_tokens, cfg.audio.context_frames)
     noise = torch.randn(batch.z.shape, generator=torch.Generator().manual_seed(seed))
     report = {"baseline_ref_mse": ((batch.ref[:, None] - batch.z) ** 2).mean().item()}
     for k in steps:
@@ -46,19 +48,18 @@ def reliance(model: AvatarModel, data: LatentClips, n_clips: int = 16, t: int = 
     """Denoising loss at sigma = scale x sigma_data with each condition intact or shuffled
     (rolled by one across the batch): {"loss_<scale>_<variant>": value}."""
     cfg = model.config
-    ctx = cfg.audio.context_frames
     batch = data.sample(n_clips, t, np.random.default_rng(seed), p_no_motion=0.0, motion_aug=0.0)
     roll = torch.roll(torch.arange(n_clips), 1)
     variants = {"true": batch, "audio_shuffled": dataclasses.replace(batch, wave=batch.wave[roll]),
                 "state_shuffled": dataclasses.replace(batch, state=batch.state[roll]),
                 "expression_shuffled": dataclasses.replace(batch, expression=batch.expression[roll])}
+    conds = {name: b.cond(model.audio_tokens, cfg.audio.context_frames) for name, b in variants.items()}
     out = {}
     for scale in sigma_scales:
         sigma = torch.full((n_clips,), scale * cfg.edm.sigma_data)
-        for name, b in variants.items():
-            cond = Cond(model.audio_tokens(b.wave, t + ctx)[:, ctx:], b.state, b.expression,
-                        Reference(latent=b.ref), b.motion, b.motion_mask)
-            loss = edm_loss(model.denoise, b.z, sigma, cond, cfg.edm.sigma_data, torch.Generator().manual_seed(seed))
+        for name, cond in conds.items():
+            loss = edm_loss(model.denoise, batch.z, sigma, cond, cfg.edm.sigma_data,
+                            torch.Generator().manual_seed(seed))
             out[f"loss_{scale:g}_{name}"] = loss.item()
     return out
 
@@ -70,11 +71,8 @@ def main():
     ap.add_argument("--steps", type=int, nargs="+", default=[1, 2, 4, 16])
     args = ap.parse_args()
     torch.set_num_threads(2)
-    report = validate(args.corpus, args.checkpoint, tuple(args.steps))
-    model = AvatarModel.load(args.checkpoint)
-    cfg = model.config
-    data = LatentClips(args.corpus, checkpoint_tag(args.checkpoint), "val", cfg.denoiser.motion_frames,
-                       cfg.audio.context_frames, cfg.audio.lookahead_mel * cfg.audio.hop)
+    model, data = load(args.corpus, args.checkpoint)
+    report = validate(model, data, tuple(args.steps))
     report.update(reliance(model, data))
     print(json.dumps(report, indent=1))
 
