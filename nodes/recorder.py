@@ -85,8 +85,7 @@ class Recorder(AvatarNode):
             # raw=True: the CDR bytes go into the bag untouched, never deserialised.
             if cls is AudioChunk:
                 qos = self.audio_qos(qos.depth)
-            self.create_subscription(cls, topic, self.guarded(self._raw_writer(resolved), f"bag {topic}"),
-                                     qos, raw=True)
+            self.subscribe(cls, topic, self._raw_writer(resolved), qos, raw=True)
 
     def _raw_writer(self, topic: str):
         def write(cdr: bytes) -> None:

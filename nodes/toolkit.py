@@ -17,6 +17,7 @@ from typing import Any
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
+from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -169,8 +170,23 @@ class AvatarNode(Node):
             return None
         return wrapper
 
-    def subscribe(self, msg_type, topic: str, callback: Callable, qos: QoSProfile):
-        return self.create_subscription(msg_type, topic, self.guarded(callback, f"callback on {topic}"), qos)
+    def subscribe(self, msg_type, topic: str, callback: Callable, qos: QoSProfile, raw: bool = False):
+        """A guarded subscription that logs each change in its matched publishers and warns
+        (and counts ``messages_lost``) when DDS reports samples lost before they reached us."""
+        resolved = self.resolve_topic_name(topic)
+
+        def matched(status) -> None:
+            if status.current_count_change:
+                self.get_logger().info(f"{resolved}: {status.current_count} publisher(s) matched")
+
+        def lost(status) -> None:
+            self.diag.count("messages_lost", status.total_count_change)
+            self.get_logger().warning(f"{resolved}: {status.total_count_change} message(s) lost in transport",
+                                      throttle_duration_sec=1.0)
+
+        events = SubscriptionEventCallbacks(matched=matched, message_lost=lost)
+        return self.create_subscription(msg_type, topic, self.guarded(callback, f"callback on {topic}"), qos,
+                                        event_callbacks=events, raw=raw)
 
     def every(self, period_s: float, callback: Callable, what: str = "timer"):
         return self.create_timer(period_s, self.guarded(callback, what))

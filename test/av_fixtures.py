@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from contextlib import contextmanager
+from pathlib import Path
 
 import av
 import cv2
@@ -167,10 +168,18 @@ class Source:
         self.state_pub = self.node.create_publisher(AvatarState, "/avatar/state", QOS.state)
 
     def wait_for_subscribers(self, timeout: float = 30.0, proc: subprocess.Popen | None = None,
-                             state: bool = False) -> None:
+                             state: bool = False, log: Path | None = None) -> None:
+        """Until every publisher has matched the node's subscription. Matching happens on both
+        sides separately, and a reliable reader drops samples from a writer it has not matched
+        yet: with ``log``, also wait for the node's own "publisher(s) matched" line per topic."""
         pubs = [self.image_pub, self.audio_pub] + ([self.state_pub] if state else [])
         deadline = time.monotonic() + timeout
-        while any(p.get_subscription_count() == 0 for p in pubs):
+
+        def node_matched() -> bool:
+            text = log.read_text() if log is not None and log.exists() else ""
+            return log is None or all(f"{p.topic_name}: 1 publisher(s) matched" in text for p in pubs)
+
+        while any(p.get_subscription_count() == 0 for p in pubs) or not node_matched():
             if proc is not None and proc.poll() is not None:
                 raise RuntimeError(f"node exited with {proc.returncode} before subscribing")
             if time.monotonic() > deadline:

@@ -104,7 +104,7 @@ def test_av_offset_through_loopback(ros, tmp_path):
                               tmp_path / "display.log")
             src = Source(ros)
             try:
-                src.wait_for_subscribers(proc=proc)
+                src.wait_for_subscribers(proc=proc, log=tmp_path / "display.log")
                 capture = _capture(display, server, tmp_path / "loop.nut")
                 clicks = [k / FPS for k in range(int(seconds * FPS)) if k % FLASH_EVERY == FLASH_EVERY // 2]
                 src.stream(seconds, time.time(), click_track(int(seconds * RATE), clicks),

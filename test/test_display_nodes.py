@@ -60,7 +60,7 @@ def _run_display(ros, tmp_path, params, env_extra, check):
     proc = start_node("face_display", params, env, log)
     src = Source(ros)
     try:
-        src.wait_for_subscribers(proc=proc)
+        src.wait_for_subscribers(proc=proc, log=log)
         with _Streaming(src):
             time.sleep(2.0)            # discovery, automatic delay, first frames on screen
             result = check()

@@ -25,7 +25,7 @@ def _record(ros, tmp_path, params, seconds, clicks, sig, signal_after_s=None, st
     proc = start_node("recorder", params, ros, log)
     src = Source(ros, audio_rate=audio_rate)
     try:
-        src.wait_for_subscribers(proc=proc, state=states)
+        src.wait_for_subscribers(proc=proc, state=states, log=log)
         t0 = time.time()
         sent_at_signal = []
 
