@@ -42,6 +42,9 @@ def add_arguments(parser) -> None:
                         help="denoiser: cache latents of about this many frames per split (0: all)")
     parser.add_argument("--audio-aux", type=float, default=1.0,
                         help="denoiser: weight of the auxiliary gt-mouth loss on the audio tokens (0: off)")
+    parser.add_argument("--face-aux", type=float, default=0.0,
+                        help="denoiser: weight of the frozen face probe's loss on the denoised clip, which "
+                        "teaches expression control (0: off; see docs/MODEL.md)")
     parser.add_argument("--mouth-weight", type=float, default=30.0,
                         help="denoiser: extra loss weight on the mouth region (0: uniform; see docs/MODEL.md)")
 
@@ -57,10 +60,11 @@ def run(args) -> int:
         if not args.autoencoder or not Path(args.autoencoder).is_file():
             raise InputError("train denoiser needs --autoencoder CHECKPOINT (from avatar train autoencoder)")
         from avatar.model_runtime.training.denoiser_train import train_denoiser
-        if args.mouth_weight < 0 or args.audio_aux < 0:
-            raise InputError("--mouth-weight and --audio-aux must be >= 0")
+        if min(args.mouth_weight, args.audio_aux, args.face_aux) < 0:
+            raise InputError("--mouth-weight, --audio-aux and --face-aux must be >= 0")
         result = train_denoiser(args.corpus, args.autoencoder, loop, latent_frames=args.latent_frames,
-                                mouth_weight=args.mouth_weight, audio_aux=args.audio_aux, init=args.init)
+                                mouth_weight=args.mouth_weight, audio_aux=args.audio_aux, init=args.init,
+                                face_aux=args.face_aux)
     if result:
         print(" ".join(f"{k}={v:.4f}" for k, v in result.items()))
     return 0

@@ -30,14 +30,22 @@ def loss_weight(sigma, sigma_data: float):
     return (sigma ** 2 + sigma_data ** 2) / (sigma * sigma_data) ** 2
 
 
-def edm_loss(denoise_fn, z, sigma, cond, sigma_data: float, generator=None, pixel_weight=None):
-    """Weighted denoising loss for clean latents z (B,T,C,h,w) at noise levels sigma (B,);
-    ``pixel_weight`` (B,1,1,h,w), mean 1, weights where in the frame errors count."""
+def denoise_noised(denoise_fn, z, sigma, cond, generator=None):
+    """D(z + sigma * n; sigma) for clean latents z (B,T,C,h,w) and noise levels sigma (B,)."""
     noise = torch.randn(z.shape, generator=generator, device=z.device, dtype=z.dtype)
-    s = sigma.view(-1, 1, 1, 1, 1)
-    denoised = denoise_fn(z + s * noise, sigma, cond)
-    err = loss_weight(s, sigma_data) * (denoised.float() - z) ** 2
+    return denoise_fn(z + sigma.view(-1, 1, 1, 1, 1) * noise, sigma, cond)
+
+
+def weighted_error(denoised, z, sigma, sigma_data: float, pixel_weight=None):
+    """EDM's lambda(sigma)-weighted squared error; ``pixel_weight`` (B,1,1,h,w), mean 1,
+    weights where in the frame errors count."""
+    err = loss_weight(sigma.view(-1, 1, 1, 1, 1), sigma_data) * (denoised.float() - z) ** 2
     return (err if pixel_weight is None else err * pixel_weight).mean()
+
+
+def edm_loss(denoise_fn, z, sigma, cond, sigma_data: float, generator=None, pixel_weight=None):
+    """Weighted denoising loss for clean latents z (B,T,C,h,w) at noise levels sigma (B,)."""
+    return weighted_error(denoise_noised(denoise_fn, z, sigma, cond, generator), z, sigma, sigma_data, pixel_weight)
 
 
 def karras_sigmas(steps: int, cfg: EDMConfig, sigma_min: float | None = None, sigma_max: float | None = None):

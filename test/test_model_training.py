@@ -1,4 +1,6 @@
 """Training entry points on a tiny synthetic corpus: CLI, resume, latent cache, DDP (gloo, 2 processes)."""
+import json
+import math
 import os
 import subprocess
 import sys
@@ -33,10 +35,17 @@ def test_train_resume_distill_and_load(corpus, tmp_path):
     assert r.returncode == 0, r.stderr
     assert "resumed at step 3" in (ae / "train.log").read_text()
     assert read_metadata(ae / "model.safetensors")["step"] == "5"
-    r = run_cli_module("train", "denoiser", "--corpus", str(corpus), "--out", str(dn), "--steps", "3",
-                       "--batch", "8", "--autoencoder", str(ae / "model.safetensors"))
-    assert r.returncode == 0, r.stderr
+    for steps, more in (("3", []), ("4", ["--resume"])):
+        r = run_cli_module("train", "denoiser", "--corpus", str(corpus), "--out", str(dn), "--steps", steps,
+                           "--batch", "8", "--autoencoder", str(ae / "model.safetensors"), "--face-aux", "0.3",
+                           *more)
+        assert r.returncode == 0, r.stderr
     assert list(corpus.glob("train/*/latents-*.npy")), "latents were not cached"
+    log = (dn / "train.log").read_text()
+    # The face probe is trained once per run; the resumed run reuses the frozen one.
+    assert log.count("face probe held-out r") == 1 and "resumed at step 3" in log, log
+    last = json.loads(read_metadata(dn / "model.safetensors")["last"])
+    assert 0 < last["face"] < 100 and math.isfinite(last["loss"]), last   # mouth_open only: others NaN
     # A new run from the trained weights (what the next session does with the shipped model).
     dn2 = tmp_path / "dn2"
     r = run_cli_module("train", "denoiser", "--corpus", str(corpus), "--out", str(dn2), "--steps", "1",

@@ -9,6 +9,7 @@ from avatar.model_runtime.conditioning import Cond, Reference
 from avatar.model_runtime.config import SAMPLES_PER_FRAME
 from avatar.model_runtime.corpus.geometry import make_geometry
 from avatar.model_runtime.corpus.identity import Identity
+from avatar.model_runtime.evaluation.estimator import PARAM_NAMES as FACE_PARAMS
 from avatar.model_runtime.training.corpus_io import open_corpus
 from avatar.model_runtime.training.latents import identity_latent_path, latent_path
 
@@ -23,7 +24,11 @@ class ClipBatch:
     state: torch.Tensor        # (B,T) long
     expression: torch.Tensor   # (B,T,10)
     weight: torch.Tensor | None = None   # (B,1,1,h,w) per-pixel loss weight, mean 1; None = uniform
-    mouth_gt: torch.Tensor | None = None  # (B,T,2) gt mouth_open, mouth_width (NaN where unknown)
+    face_gt: torch.Tensor | None = None   # (B,T,P) gt face parameters, FACE_PARAMS order (NaN = unknown)
+
+    @property
+    def mouth_gt(self) -> torch.Tensor:   # (B,T,2) gt mouth_open, mouth_width
+        return self.face_gt[..., :2]
 
     def cond(self, audio_encoder, ctx: int) -> Cond:
         """The denoiser's conditioning for this batch. ``audio_encoder(wave, n_frames)`` gives
@@ -50,7 +55,7 @@ class LatentClips:
         self.k, self.ctx, self.look = motion_frames, audio_context, lookahead_samples
         self.latents, self.speech, self.state, self.expr, self.refs = [], [], [], [], []
         self.mouths: list[tuple[float, float, float]] = []   # per clip: centre y, x, half width (latent px)
-        self.mouth_gt: list[np.ndarray] = []                  # per clip: (n, 2) open, width
+        self.face_gt: list[np.ndarray] = []                   # per clip: (n, P) FACE_PARAMS
         for clip in corpus.split(split):
             path = latent_path(clip.path, tag)
             if not path.is_file():
@@ -61,7 +66,7 @@ class LatentClips:
             n = len(self.latents[-1])
             self.state.append(np.asarray(gt["frames"]["state"][:n], dtype=np.int64))
             self.expr.append(np.asarray(gt["frames"]["expression"][:n], dtype=np.float32))
-            self.mouth_gt.append(self._mouth_gt(gt, n))
+            self.face_gt.append(self._face_gt(gt, n))
             self.refs.append(np.load(identity_latent_path(corpus.path, gt["identity"], tag)).astype(np.float32))
             self.mouths.append(self._mouth(corpus, gt["identity"], self.latents[-1].shape[-1]))
         if not self.latents:
@@ -88,20 +93,19 @@ class LatentClips:
         return y / 8.0, x / 8.0, max(1.0, half_w / 8.0 + 1.0)
 
     @staticmethod
-    def _mouth_gt(gt: dict, n: int) -> np.ndarray:
-        """(n, 2) gt mouth_open and mouth_width; NaN for corpora without them (real video)."""
+    def _face_gt(gt: dict, n: int) -> np.ndarray:
+        """(n, P) gt face parameters; a column is NaN where the corpus lacks it (real video)."""
         frames = gt["frames"]
-        if "mouth_open" not in frames or "mouth_width" not in frames:
-            return np.full((n, 2), np.nan, np.float32)
-        return np.stack([np.asarray(frames[k][:n], np.float32) for k in ("mouth_open", "mouth_width")], 1)
+        return np.stack([np.asarray(frames[k][:n], np.float32) if k in frames else np.full(n, np.nan, np.float32)
+                         for k in FACE_PARAMS], 1)
 
-    def mouth_stats(self) -> tuple[np.ndarray, np.ndarray]:
-        """Mean and std (2,) of the known gt mouth values (0 and 1 when none are known)."""
-        values = np.concatenate(self.mouth_gt)
-        values = values[~np.isnan(values).any(axis=1)]
-        if not len(values):
-            return np.zeros(2, np.float32), np.ones(2, np.float32)
-        return values.mean(0), values.std(0) + 1e-3
+    def face_stats(self) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and std (P,) of the known gt face parameters (0 and 1 where none are known)."""
+        values = np.concatenate(self.face_gt)
+        known = ~np.isnan(values)
+        mean = np.array([values[k, j].mean() if k.any() else 0.0 for j, k in enumerate(known.T)], np.float32)
+        std = np.array([values[k, j].std() + 1e-3 if k.any() else 1.0 for j, k in enumerate(known.T)], np.float32)
+        return mean, std
 
     def __len__(self) -> int:
         return len(self.latents)
@@ -147,9 +151,9 @@ class LatentClips:
             fields["wave"].append(self._wave(i, t0, t))
             fields["state"].append(self.state[i][t0:t0 + t])
             fields["expression"].append(self.expr[i][t0:t0 + t])
-        del fields["weight"], fields["mouth_gt"]
+        del fields["weight"], fields["face_gt"]
         batch = ClipBatch(**{k: torch.from_numpy(np.stack(v)) for k, v in fields.items()})
-        batch.mouth_gt = torch.from_numpy(np.stack([self.mouth_gt[i][t0:t0 + t] for i, t0 in zip(picks, starts)]))
+        batch.face_gt = torch.from_numpy(np.stack([self.face_gt[i][t0:t0 + t] for i, t0 in zip(picks, starts)]))
         if mouth_weight > 0:
             h, w = batch.z.shape[-2:]
             maps = np.stack([mouth_map(self.mouths[i], h, w, mouth_weight) for i in picks])    # (B,h,w)

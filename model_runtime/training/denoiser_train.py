@@ -10,8 +10,9 @@ from avatar.model_runtime.checkpoint import load_bundle, load_into, save_bundle
 from avatar.model_runtime.conditioning import Cond, Denoiser
 from avatar.model_runtime.config import AudioConfig, BundleConfig, DenoiserConfig, EDMConfig
 from avatar.model_runtime.denoiser import DenoiserUNet
-from avatar.model_runtime.edm import edm_loss, sample_sigma
+from avatar.model_runtime.edm import denoise_noised, sample_sigma, weighted_error
 from avatar.model_runtime.training.clips import ClipBatch, LatentClips
+from avatar.model_runtime.training.face_probe import LatentFaceProbe, train_face_probe
 from avatar.model_runtime.training.latents import checkpoint_tag, encode_corpus
 from avatar.model_runtime.training.loop import EMA, LoopConfig, Run, cleanup_distributed, setup_distributed, \
     warmup_lr
@@ -37,10 +38,11 @@ class Teacher(nn.Module):
         return batch.cond(self.audio, self.audio.cfg.context_frames)
 
     def forward(self, batch: ClipBatch, sigma, generator=None):
-        """(denoising loss, the audio tokens (B,T,D) it was conditioned on)."""
+        """(denoising loss, the denoised clip (B,T,C,h,w), the audio tokens (B,T,D) it was conditioned on)."""
         cond = self.cond(batch)
-        loss = edm_loss(self.denoiser, batch.z, sigma, cond, self.denoiser.sigma_data, generator, batch.weight)
-        return loss, cond.audio
+        denoised = denoise_noised(self.denoiser, batch.z, sigma, cond, generator)
+        loss = weighted_error(denoised, batch.z, sigma, self.denoiser.sigma_data, batch.weight)
+        return loss, denoised, cond.audio
 
 
 class MouthProbe(nn.Module):
@@ -62,8 +64,19 @@ class MouthProbe(nn.Module):
         known = ~torch.isnan(mouth_gt)
         if not known.any():
             return tokens.sum() * 0.0
-        target = (mouth_gt - self.mean) / self.std
+        target = torch.nan_to_num((mouth_gt - self.mean) / self.std)   # NaN x 0 would poison the gradient
         return ((self.head(tokens.float()) - target) ** 2)[known].mean()
+
+
+def _face_probe(data: LatentClips, state: dict | None, run: Run, seed: int) -> LatentFaceProbe:
+    """The frozen face probe: from the run's state when resuming (the same probe throughout a
+    run), else trained now on the run's clips (a few minutes on one core)."""
+    if state and state.get("face_probe"):
+        c, h = data.latents[0].shape[1], data.latents[0].shape[-1]
+        face = LatentFaceProbe(c, h, *data.face_stats())
+        face.load_state_dict(state["face_probe"])
+        return face.eval().requires_grad_(False)
+    return train_face_probe(data, seed=seed, log=run.log)[0]
 
 
 def clip_length(step: int, rng: np.random.Generator) -> int:
@@ -72,9 +85,10 @@ def clip_length(step: int, rng: np.random.Generator) -> int:
 
 def train_denoiser(corpus_dir: str, ae_checkpoint: str, loop: LoopConfig, den_cfg: DenoiserConfig | None = None,
                    audio_cfg: AudioConfig | None = None, latent_frames: int = 0, mouth_weight: float = 0.0,
-                   audio_aux: float = 0.0, init: str | None = None) -> dict:
+                   audio_aux: float = 0.0, init: str | None = None, face_aux: float = 0.0) -> dict:
     """``init``: a bundle (e.g. the shipped checkpoint) whose configs and audio/denoiser weights
-    a new run starts from, with a fresh optimiser; ignored when resuming."""
+    a new run starts from, with a fresh optimiser; ignored when resuming. ``face_aux`` > 0 adds
+    the frozen face probe's loss on the denoised clip (face_probe.py), with that weight."""
     rank, world = setup_distributed()
     torch.set_num_threads(loop.threads)
     torch.manual_seed(loop.seed)           # identical initial weights on every rank
@@ -100,7 +114,7 @@ def train_denoiser(corpus_dir: str, ae_checkpoint: str, loop: LoopConfig, den_cf
         run.log(f"initialised from {init}")
     ema = EMA(teacher, loop.ema)
     opt = torch.optim.AdamW(teacher.parameters(), lr=loop.lr, weight_decay=0.01)
-    probe = MouthProbe(audio_cfg.dim, *data.mouth_stats())
+    probe = MouthProbe(audio_cfg.dim, *(v[:2] for v in data.face_stats()))
     probe_opt = torch.optim.AdamW(probe.parameters(), lr=loop.lr)
     if state:
         teacher.load_state_dict(state["model"])
@@ -109,8 +123,10 @@ def train_denoiser(corpus_dir: str, ae_checkpoint: str, loop: LoopConfig, den_cf
         if "probe" in state:                 # runs from before the probe existed resume without it
             probe.load_state_dict(state["probe"])
             probe_opt.load_state_dict(state["probe_opt"])
+    face = _face_probe(data, state, run, loop.seed) if face_aux > 0 else None
     run.log(f"denoiser: {sum(p.numel() for p in teacher.parameters())} params, {len(data)} clips, "
-            f"sigma_data={sigma_data:.4f}, world={world}, mouth_weight={mouth_weight:g}, audio_aux={audio_aux:g}")
+            f"sigma_data={sigma_data:.4f}, world={world}, mouth_weight={mouth_weight:g}, audio_aux={audio_aux:g}, "
+            f"face_aux={face_aux:g}")
     teacher.to(memory_format=torch.channels_last)
     model = DDP(teacher) if world > 1 else teacher
     rng, gen = np.random.default_rng(loop.seed + 1000 * rank + run.step), torch.Generator().manual_seed(loop.seed + rank)
@@ -124,21 +140,22 @@ def train_denoiser(corpus_dir: str, ae_checkpoint: str, loop: LoopConfig, den_cf
                             motion_aug=MOTION_AUG * sigma_data, mouth_weight=mouth_weight)
         sigma = sample_sigma(batch.z.shape[0], edm, gen)
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            loss, tokens = model(batch, sigma, gen)
+            loss, denoised, tokens = model(batch, sigma, gen)
             aux = probe.loss(tokens, batch.mouth_gt) if audio_aux > 0 else tokens.sum() * 0.0
+            face_loss = face.loss(denoised, batch.face_gt) if face else denoised.sum() * 0.0
         opt.zero_grad(set_to_none=True)
         probe_opt.zero_grad(set_to_none=True)
-        (loss + audio_aux * aux).backward()
+        (loss + audio_aux * aux + face_aux * face_loss).backward()
         grad = torch.nn.utils.clip_grad_norm_(teacher.parameters(), 1.0)
         opt.step()
         probe_opt.step()
         ema.update(teacher)
-        last = {"loss": loss.item(), "aux": aux.item(), "grad": grad.item(), "T": float(t)}
+        last = {"loss": loss.item(), "aux": aux.item(), "face": face_loss.item(), "grad": grad.item(), "T": float(t)}
         run.tick(last)
         if run.should_save():
-            save_teacher(run, teacher, ema, (opt, probe, probe_opt), bundle, ae_states["autoencoder"], last)
+            save_teacher(run, teacher, ema, (opt, probe, probe_opt, face), bundle, ae_states["autoencoder"], last)
     if rank == 0:
-        save_teacher(run, teacher, ema, (opt, probe, probe_opt), bundle, ae_states["autoencoder"], last)
+        save_teacher(run, teacher, ema, (opt, probe, probe_opt, face), bundle, ae_states["autoencoder"], last)
     run.close()
     cleanup_distributed()
     return last
@@ -146,9 +163,10 @@ def train_denoiser(corpus_dir: str, ae_checkpoint: str, loop: LoopConfig, den_cf
 
 def save_teacher(run: Run, teacher: Teacher, ema: EMA, optimisers, bundle: BundleConfig, ae_state: dict,
                  last: dict) -> None:
-    opt, probe, probe_opt = optimisers
+    opt, probe, probe_opt, face = optimisers
     run.save_state({"model": teacher.state_dict(), "ema": ema.module.state_dict(), "opt": opt.state_dict(),
                     "probe": probe.state_dict(), "probe_opt": probe_opt.state_dict(),
+                    "face_probe": face.state_dict() if face else None,
                     "sigma_data": teacher.denoiser.sigma_data})
     save_bundle(run.dir / "model.safetensors",
                 {"autoencoder": ae_state, "audio": ema.module.audio, "denoiser": ema.module.denoiser.net},
