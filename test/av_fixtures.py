@@ -13,6 +13,7 @@ from pathlib import Path
 import av
 import cv2
 import numpy as np
+from ros_helpers import node_matched
 
 SIZE = 128
 FPS = 25
@@ -151,7 +152,9 @@ class Source:
 
     def __init__(self, env: dict, audio_rate: int = RATE):
         import rclpy
+        from diagnostic_msgs.msg import DiagnosticArray
         from rclpy.context import Context
+        from rclpy.executors import SingleThreadedExecutor
         from sensor_msgs.msg import Image
 
         from avatar.msg import AudioChunk, AvatarState
@@ -166,6 +169,25 @@ class Source:
         self.image_pub = self.node.create_publisher(Image, "/avatar/image", QOS.image)
         self.audio_pub = self.node.create_publisher(AudioChunk, "/avatar/speech/audio", QOS.audio)
         self.state_pub = self.node.create_publisher(AvatarState, "/avatar/state", QOS.state)
+        self.diagnostics: dict[str, dict[str, str]] = {}       # status name -> latest values
+        self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, QOS.diagnostics)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+
+    def _on_diagnostics(self, msg) -> None:
+        for status in msg.status:
+            self.diagnostics[status.name] = {kv.key: kv.value for kv in status.values}
+
+    def wait_for_total(self, node: str, key: str, count: int, timeout: float = 15.0) -> bool:
+        """Until the node's /diagnostics report ``<key>_total`` >= count (what it has taken in),
+        so that a test stops it only after everything sent has arrived. False on timeout:
+        the test's own asserts then say what is missing."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.executor.spin_once(timeout_sec=0.1)
+            if int(self.diagnostics.get(f"avatar: {node}", {}).get(f"{key}_total", 0)) >= count:
+                return True
+        return False
 
     def wait_for_subscribers(self, timeout: float = 30.0, proc: subprocess.Popen | None = None,
                              state: bool = False, log: Path | None = None) -> None:
@@ -174,12 +196,8 @@ class Source:
         yet: with ``log``, also wait for the node's own "publisher(s) matched" line per topic."""
         pubs = [self.image_pub, self.audio_pub] + ([self.state_pub] if state else [])
         deadline = time.monotonic() + timeout
-
-        def node_matched() -> bool:
-            text = log.read_text() if log is not None and log.exists() else ""
-            return log is None or all(f"{p.topic_name}: 1 publisher(s) matched" in text for p in pubs)
-
-        while any(p.get_subscription_count() == 0 for p in pubs) or not node_matched():
+        topics = [p.topic_name for p in pubs]
+        while any(p.get_subscription_count() == 0 for p in pubs) or not (log is None or node_matched(log, topics)):
             if proc is not None and proc.poll() is not None:
                 raise RuntimeError(f"node exited with {proc.returncode} before subscribing")
             if time.monotonic() > deadline:
@@ -229,5 +247,6 @@ class Source:
         return sent
 
     def close(self) -> None:
+        self.executor.shutdown()
         self.node.destroy_node()
         self._rclpy.shutdown(context=self.context)

@@ -15,6 +15,14 @@ def spin_until(executor: SingleThreadedExecutor, predicate, timeout_s: float) ->
     return bool(predicate())
 
 
+def node_matched(log, topics) -> bool:
+    """Whether a node's log shows its subscription on every topic matched a publisher
+    (AvatarNode.subscribe logs it). A reliable reader drops what a writer sends before the
+    reader has matched it, and each side of a match is discovered separately."""
+    text = log.read_text() if log.exists() else ""
+    return all(f"{topic}: 1 publisher(s) matched" in text for topic in topics)
+
+
 def make_executor(context, *nodes) -> SingleThreadedExecutor:
     executor = SingleThreadedExecutor(context=context)
     for node in nodes:
@@ -22,4 +30,4 @@ def make_executor(context, *nodes) -> SingleThreadedExecutor:
     return executor
 
 
-__all__ = ["rclpy", "spin_until", "make_executor"]
+__all__ = ["rclpy", "spin_until", "make_executor", "node_matched"]

@@ -62,8 +62,7 @@ def _run_display(ros, tmp_path, params, env_extra, check):
     try:
         src.wait_for_subscribers(proc=proc, log=log)
         with _Streaming(src):
-            time.sleep(2.0)            # discovery, automatic delay, first frames on screen
-            result = check()
+            result = check()           # polls: the automatic delay and first frames take a moment
         assert stop_node(proc, signal.SIGINT) == 0, log.read_text()
     finally:
         if proc.poll() is None:
@@ -72,18 +71,31 @@ def _run_display(ros, tmp_path, params, env_extra, check):
     return result, log.read_text()
 
 
+def _poll(get, good, timeout_s: float = 20.0, period_s: float = 0.5):
+    """get() until good(value) or the timeout; returns the last value (the test asserts on it)."""
+    deadline = time.monotonic() + timeout_s
+    value = get()
+    while not good(value) and time.monotonic() < deadline:
+        time.sleep(period_s)
+        value = get()
+    return value
+
+
 def test_window_mode_fullscreen_on_xvfb(ros, tmp_path):
     _require("Xvfb")
     _require("ffmpeg")
     w, h = 640, 480
-    with xvfb(w, h) as display:
-        shot, log = _run_display(ros, tmp_path, {"mode": "window"}, {"DISPLAY": display},
-                                 lambda: grab_screen(display, w, h))
-    cv2.imwrite(str(tmp_path / "window.png"), cv2.cvtColor(shot, cv2.COLOR_RGB2BGR))
     x, y, rw, rh = letterbox_rect(256, 256, w, h)                  # (80, 0, 480, 480)
     expected = cv2.resize(FACE, (rw, rh), interpolation=cv2.INTER_LINEAR)
-    region = shot[y:y + rh, x:x + rw].astype(np.int16)
-    assert np.abs(region - expected).mean() < 8, "the window does not show the published face"
+
+    def error(shot):
+        return np.abs(shot[y:y + rh, x:x + rw].astype(np.int16) - expected).mean()
+
+    with xvfb(w, h) as display:
+        shot, log = _run_display(ros, tmp_path, {"mode": "window"}, {"DISPLAY": display},
+                                 lambda: _poll(lambda: grab_screen(display, w, h), lambda s: error(s) < 8))
+    cv2.imwrite(str(tmp_path / "window.png"), cv2.cvtColor(shot, cv2.COLOR_RGB2BGR))
+    assert error(shot) < 8, "the window does not show the published face"
     assert shot[:, :x].max() < 10 and shot[:, x + rw:].max() < 10  # black letterbox bars
     assert "no audio output" in log                                # one line, then carries on
 
@@ -110,7 +122,8 @@ def test_web_mode_in_headless_chromium(ros, tmp_path):
     png = tmp_path / "web.png"
 
     def check():
-        status = json.loads(urllib.request.urlopen(url + "status.json", timeout=5).read())
+        status = _poll(lambda: json.loads(urllib.request.urlopen(url + "status.json", timeout=5).read()),
+                       lambda st: st["fps"] > 10)
         with tempfile.TemporaryDirectory() as profile:
             subprocess.run([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--screenshot={png}",
                             "--window-size=800,600", url], capture_output=True, timeout=90, check=True)

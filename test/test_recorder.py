@@ -40,7 +40,11 @@ def _record(ros, tmp_path, params, seconds, clicks, sig, signal_after_s=None, st
 
         sent = src.stream(seconds, t0, click_track(int(seconds * RATE), clicks), on_tick=tick)
         if signal_after_s is None:
-            time.sleep(0.5)   # let the last messages arrive, then stop it mid-run
+            # Stop it once everything sent has arrived (an idle recorder still runs).
+            mp4 = str(params["path"]).endswith(".mp4")
+            chunks = 2 * sent
+            src.wait_for_total("recorder", "frames" if mp4 else "messages",
+                               sent if mp4 else sent + chunks + (-(-chunks // 10) if states else 0))
             rc = stop_node(proc, sig)
         else:
             sent = sent_at_signal[0]
@@ -80,7 +84,8 @@ def test_mp4_signal_while_streaming(ros, tmp_path):
     rc, sent, log = _record(ros, tmp_path, {"path": out}, 5.0, [1.0], signal.SIGTERM, signal_after_s=3.0)
     assert rc == 0, log
     info = decode_mp4(str(out))
-    assert sent - 3 <= len(info["frames"]) <= sent + 3, log
+    # What was in flight at the signal may be lost; the point is a finished, playable file.
+    assert sent - 10 <= len(info["frames"]) <= sent + 3, log
     heard = onsets_s(info["audio"])
     assert heard == pytest.approx([1.0], abs=0.01), (heard, log)
 
