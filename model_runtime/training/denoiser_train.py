@@ -12,7 +12,7 @@ from avatar.model_runtime.config import AudioConfig, BundleConfig, DenoiserConfi
 from avatar.model_runtime.denoiser import DenoiserUNet
 from avatar.model_runtime.edm import denoise_noised, sample_sigma, weighted_error
 from avatar.model_runtime.training.clips import ClipBatch, LatentClips
-from avatar.model_runtime.training.face_probe import LatentFaceProbe, train_face_probe
+from avatar.model_runtime.training.face_probe import LatentFaceProbe, masked_standardised_mse, train_face_probe
 from avatar.model_runtime.training.latents import checkpoint_tag, encode_corpus
 from avatar.model_runtime.training.loop import EMA, LoopConfig, Run, cleanup_distributed, setup_distributed, \
     warmup_lr
@@ -61,19 +61,14 @@ class MouthProbe(nn.Module):
         self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32))
 
     def loss(self, tokens, mouth_gt):                           # (B,T,D), (B,T,2) -> scalar
-        known = ~torch.isnan(mouth_gt)
-        if not known.any():
-            return tokens.sum() * 0.0
-        target = torch.nan_to_num((mouth_gt - self.mean) / self.std)   # NaN x 0 would poison the gradient
-        return ((self.head(tokens.float()) - target) ** 2)[known].mean()
+        return masked_standardised_mse(self.head(tokens.float()), mouth_gt, self.mean, self.std)
 
 
 def _face_probe(data: LatentClips, state: dict | None, run: Run, seed: int) -> LatentFaceProbe:
     """The frozen face probe: from the run's state when resuming (the same probe throughout a
     run), else trained now on the run's clips (a few minutes on one core)."""
     if state and state.get("face_probe"):
-        c, h = data.latents[0].shape[1], data.latents[0].shape[-1]
-        face = LatentFaceProbe(c, h, *data.face_stats())
+        face = LatentFaceProbe.for_clips(data)
         face.load_state_dict(state["face_probe"])
         return face.eval().requires_grad_(False)
     return train_face_probe(data, seed=seed, log=run.log)[0]

@@ -13,7 +13,20 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from avatar.model_runtime.evaluation.metrics import pearson
 from avatar.model_runtime.training.clips import FACE_PARAMS, LatentClips
+
+
+def masked_standardised_mse(pred, gt, mean, std):
+    """Mean squared error against (gt - mean) / std over the entries where gt is known (not NaN);
+    0 (with a graph) when none is. pred and gt have the same shape, mean and std broadcast."""
+    known = ~torch.isnan(gt)
+    if not known.any():
+        return pred.sum() * 0.0
+    # Zeros where unknown, not NaN: the masked-out entries still get a (zero) gradient,
+    # and 0 x NaN would poison it.
+    target = torch.nan_to_num((gt - mean) / std)
+    return ((pred - target) ** 2)[known].mean()
 
 
 class LatentFaceProbe(nn.Module):
@@ -31,18 +44,18 @@ class LatentFaceProbe(nn.Module):
         self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32))
         self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32))
 
+    @classmethod
+    def for_clips(cls, data: LatentClips) -> "LatentFaceProbe":
+        """Sized for the clips' latents, standardised with their ground-truth statistics."""
+        latent = data.latents[0]                                  # (n, C, h, w)
+        return cls(latent.shape[1], latent.shape[-1], *data.face_stats())
+
     def forward(self, z):
         return self.net(z)
 
     def loss(self, z, face_gt):                 # z (B,T,C,h,w), face_gt (B,T,P) -> scalar
-        known = ~torch.isnan(face_gt)
-        if not known.any():
-            return z.sum() * 0.0
         pred = self(z.flatten(0, 1).float()).view(*face_gt.shape)
-        # Zeros where unknown, not NaN: the masked-out entries still get a (zero) gradient,
-        # and 0 x NaN would poison it.
-        target = torch.nan_to_num((face_gt - self.mean) / self.std)
-        return ((pred - target) ** 2)[known].mean()
+        return masked_standardised_mse(pred, face_gt, self.mean, self.std)
 
 
 def _frames(data: LatentClips, clips: np.ndarray, n: int, rng: np.random.Generator):
@@ -62,8 +75,7 @@ def train_face_probe(data: LatentClips, steps: int = 1200, batch: int = 96, seed
     order = rng.permutation(len(data))
     held = order[:max(1, len(data) // 10)]
     train = order[len(held):] if len(data) > 1 else order
-    c, h = data.latents[0].shape[1], data.latents[0].shape[-1]
-    probe = LatentFaceProbe(c, h, *data.face_stats())
+    probe = LatentFaceProbe.for_clips(data)
     opt = torch.optim.AdamW(probe.parameters(), lr=1e-3, weight_decay=0.01)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
     for step in range(steps):
@@ -88,7 +100,6 @@ def held_out_r(probe: LatentFaceProbe, data: LatentClips, clips: np.ndarray, rng
     out = {}
     for j, name in enumerate(FACE_PARAMS):
         ok = ~torch.isnan(gt[:, j])
-        a, b = pred[ok, j].numpy(), gt[ok, j].numpy()
-        if ok.sum() > 2 and a.std() > 0 and b.std() > 0:
-            out[name] = float(np.corrcoef(a, b)[0, 1])
+        if ok.sum() > 2:
+            out[name] = pearson(pred[ok, j].numpy(), gt[ok, j].numpy())
     return out
