@@ -49,6 +49,8 @@ print("\n".join(d["build-system"]["requires"] + d["project"]["dependencies"]
 PY
 )
 .venv/bin/python -m pip install -q "${reqs[@]}"
+mapfile -t nodeps < <(.venv/bin/python -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["tool"]["avatar"]["no-deps-dependencies"]))')
+.venv/bin/python -m pip install -q --no-deps "${nodeps[@]}"
 echo "[setup] building and installing the avatar package"
 .venv/bin/python -m pip install -q --no-build-isolation --no-deps .
 echo "$digest" > "$stamp"
