@@ -6,6 +6,8 @@ import numpy as np
 
 from avatar.core.errors import InputError
 
+MIN_SIDE = 16  # smallest image side accepted anywhere (files and arrays)
+
 
 def to_rgb8(img: np.ndarray) -> np.ndarray:
     """Gray / BGR / BGRA of any integer or float depth -> (H, W, 3) uint8 RGB.
@@ -39,6 +41,6 @@ def load_image(path: str | Path) -> np.ndarray:
     img = cv2.imread(str(p), cv2.IMREAD_UNCHANGED)
     if img is None or img.size == 0:
         raise InputError(f"cannot read an image from {p} (not an image format OpenCV knows)")
-    if min(img.shape[:2]) < 16:
-        raise InputError(f"image {p} is too small ({img.shape[1]}x{img.shape[0]}); need at least 16x16")
+    if min(img.shape[:2]) < MIN_SIDE:
+        raise InputError(f"image {p} is too small ({img.shape[1]}x{img.shape[0]}); need at least {MIN_SIDE}x{MIN_SIDE}")
     return to_rgb8(img)
