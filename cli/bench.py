@@ -9,10 +9,14 @@ from pathlib import Path
 from avatar.core.errors import InputError
 from avatar.core.image_io import load_image
 from avatar.core.paths import asset
+from avatar.model_runtime.renderers import DEFAULT_RENDERER, RENDERER_NAMES
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--size", type=int, nargs="+", default=[256], help="frame side(s), multiples of 32")
+    p.add_argument("--renderer", nargs="+", default=[DEFAULT_RENDERER], choices=RENDERER_NAMES)
+    p.add_argument("--size", type=int, nargs="+", default=None,
+                   help="face crop side(s), multiples of 32 (default: the renderer's)")
+    p.add_argument("--max-side", type=int, default=1024, help="output frames: the portrait downscaled to this")
     p.add_argument("--steps", type=int, nargs="+", default=[2], choices=(1, 2, 3, 4))
     p.add_argument("--dtype", nargs="+", default=["bf16"], choices=("fp32", "bf16", "int8"))
     p.add_argument("--seconds", type=float, default=20.0, help="audio / wall seconds per measurement")
@@ -27,12 +31,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from avatar.model_runtime.engine.backends import load_runtime_model
     from avatar.model_runtime.engine.bench import BenchConfig, bf16_matmul_peak_gflops, run_bench
+    from avatar.model_runtime.engine.motion_source import load_motion_source
+    from avatar.model_runtime.renderers import load_renderer
 
     if args.seconds < 2:
         raise InputError("--seconds must be at least 2")
-    for size in args.size:
+    for size in args.size or ():
         if size % 32 or size < 64:
             raise InputError(f"--size must be a multiple of 32, at least 64 (got {size})")
     image = load_image(args.image if args.image is not None else asset("portrait.png"))
@@ -40,11 +45,13 @@ def run(args: argparse.Namespace) -> int:
         return _long_run(args, image)
     peak = bf16_matmul_peak_gflops()
     results = []
-    for size, dtype in itertools.product(args.size, args.dtype):
-        model = load_runtime_model(args.checkpoint, dtype=dtype, size=size, image=image)
+    motion = load_motion_source()
+    for name, size, dtype in itertools.product(args.renderer, args.size or [None], args.dtype):
+        renderer = load_renderer(name, size, dtype=dtype, checkpoint=args.checkpoint, image=image)
         for steps in args.steps:
-            cfg = BenchConfig(size=size, steps=steps, dtype=dtype, seconds=args.seconds, clip=args.clip)
-            result = run_bench(model, image, cfg, peak_gflops=peak)
+            cfg = BenchConfig(size=renderer.size, steps=steps, dtype=dtype, seconds=args.seconds, clip=args.clip,
+                              renderer=name, max_side=args.max_side)
+            result = run_bench(renderer, motion, image, cfg, peak_gflops=peak)
             results.append(result)
             print(json.dumps(result) if args.json else _line(result), flush=True)
     if args.record is not None:
@@ -55,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _line(r: dict) -> str:
     stages = ", ".join(f"{k} {v['ms_per_frame']} ms/frame" for k, v in r["stages"].items())
-    return (f"{r['size']}px {r['steps']} steps {r['dtype']} ({r['backend']}): {r['fps']} FPS, first clip "
+    return (f"{r['renderer']} {r['size']}px crop into {r['frame'][1]}x{r['frame'][0]}, {r['steps']} steps "
+            f"{r['dtype']} ({r['backend']}): {r['fps']} FPS, first clip "
             f"{r['first_clip_ms']} ms, audio-to-frame p50 {r['audio_to_frame_ms_p50']} / p95 "
             f"{r['audio_to_frame_ms_p95']} ms, {r['gflop_per_frame']} GFLOP/frame "
             f"({100 * r['fraction_of_peak']:.0f}% of {r['bf16_peak_gflops']} GFLOP/s bf16 peak); {stages}")
@@ -66,14 +74,14 @@ def append_markdown(path: Path, results: list[dict]) -> None:
     head = (f"\n## avatar bench, {datetime.date.today().isoformat()}: {cpu['model']} "
             f"({cpu['cores']} cores, {', '.join(cpu['flags'])}; torch {cpu['torch']}, "
             f"{cpu['torch_threads']} threads)\n\n"
-            "| size | steps | dtype | backend | FPS | first clip ms | a2f p50 ms | a2f p95 ms | live FPS "
-            "| GFLOP/frame | % bf16 peak | features / denoise / decode ms/frame |\n"
-            "|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+            "| renderer | crop | frame | steps | dtype | backend | FPS | first clip ms | a2f p50 ms | a2f p95 ms "
+            "| live FPS | GFLOP/frame | % bf16 peak | features / denoise / decode / paste ms/frame |\n"
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
     rows = []
     for r in results:
         st = r["stages"]
-        per = " / ".join(str(st[k]["ms_per_frame"]) for k in ("features", "denoise", "decode"))
-        rows.append(f"| {r['size']} | {r['steps']} | {r['dtype']} | {r['backend']} | {r['fps']} | "
+        per = " / ".join(str(st[k]["ms_per_frame"]) for k in ("features", "denoise", "decode", "paste"))
+        rows.append(f"| {r['renderer']} | {r['size']} | {r['frame'][1]}x{r['frame'][0]} | {r['steps']} | {r['dtype']} | {r['backend']} | {r['fps']} | "
                     f"{r['first_clip_ms']} | {r['audio_to_frame_ms_p50']} | {r['audio_to_frame_ms_p95']} | "
                     f"{r['live_fps']} | {r['gflop_per_frame']} | {100 * r['fraction_of_peak']:.0f} | {per} |")
     if not path.exists():
@@ -84,16 +92,18 @@ def append_markdown(path: Path, results: list[dict]) -> None:
 
 def _long_run(args: argparse.Namespace, image) -> int:
     from avatar.core.audio_io import load_audio
-    from avatar.model_runtime.engine.backends import load_runtime_model
     from avatar.model_runtime.engine.bench import cpu_info
+    from avatar.model_runtime.engine.motion_source import load_motion_source
+    from avatar.model_runtime.renderers import load_renderer
     from avatar.model_runtime.engine.long_run import LongRunConfig, long_run
     from avatar.model_runtime.evaluation.runner import evaluate_video
 
     if args.long_run < 130:
         raise InputError("--long-run needs at least 130 s (two one-minute windows apart)")
-    model = load_runtime_model(args.checkpoint, dtype=args.dtype[0], size=args.size[0], image=image)
+    renderer = load_renderer(args.renderer[0], args.size[0] if args.size else None, dtype=args.dtype[0],
+                             checkpoint=args.checkpoint, image=image)
     cfg = LongRunConfig(seconds=args.long_run, steps=args.steps[0], clip=args.clip)
-    result = long_run(model, image, load_audio(asset("speech_example.wav")), cfg)
+    result = long_run(renderer, load_motion_source(), image, load_audio(asset("speech_example.wav")), cfg)
     scores = evaluate_video(result.pop("frames"), reference=image)
     result["drift"] = scores["drift"]
     result["flicker"] = scores["flicker"]
@@ -103,8 +113,8 @@ def _long_run(args: argparse.Namespace, image) -> int:
         d = result["drift"]
         with args.record.open("a") as f:
             f.write(f"\n## Long run, {datetime.date.today().isoformat()}: {args.long_run:.0f} s at "
-                    f"{args.size[0]}px, {args.steps[0]} steps, {args.dtype[0]}\n\n"
-                    f"Command: `avatar bench --long-run {args.long_run:.0f} --size {args.size[0]} --steps "
+                    f"{renderer.size}px {args.renderer[0]}, {args.steps[0]} steps, {args.dtype[0]}\n\n"
+                    f"Command: `avatar bench --long-run {args.long_run:.0f} --renderer {args.renderer[0]} --size {renderer.size} --steps "
                     f"{args.steps[0]} --dtype {args.dtype[0]} --record`\n\n"
                     f"Machine: {cpu_info()['model']}, {os.cpu_count()} vCPUs.\n\n"
                     f"- drift, first vs last {d['window_s']:.0f} s of the run: similarity {d['similarity']:.3f} "

@@ -10,6 +10,7 @@ from avatar.core.errors import InputError
 from avatar.core.expression import parse_controls
 from avatar.core.image_io import load_image
 from avatar.core.paths import asset
+from avatar.model_runtime.renderers import DEFAULT_RENDERER, RENDERER_NAMES
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -21,7 +22,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--user-audio", type=Path, default=None, help="the other person's voice (drives listening)")
     p.add_argument("--expression", default="",
                    help="a named expression (happy, sad, ...), k=v,... controls, or a keyframe track TRACK.json")
-    p.add_argument("--size", type=int, default=256, help="frame side in pixels (multiple of 32)")
+    p.add_argument("--renderer", choices=RENDERER_NAMES, default=DEFAULT_RENDERER,
+                   help="warp: animates any photo or drawing; diffusion: the latent diffusion model")
+    p.add_argument("--size", type=int, default=None,
+                   help="face crop side in pixels, multiple of 32 (default: the renderer's; warp 512)")
+    p.add_argument("--max-side", type=int, default=1024,
+                   help="output frames show the whole portrait, downscaled to this longest side")
+    p.add_argument("--framing", choices=("face", "whole"), default="face",
+                   help="face: find the face, animate its crop and paste it back (any photo); whole: the "
+                        "image already is a renderer-framed face crop (corpus frames; diffusion only)")
+    p.add_argument("--motion", type=Path, default=None,
+                   help="draw this face-motion track (JSON) instead of generating motion from the audio")
+    p.add_argument("--motion-out", type=Path, default=None, help="save the face motion drawn (JSON)")
+    p.add_argument("--motion-checkpoint", type=Path, default=None, help="motion generator (default: bundled)")
     p.add_argument("--steps", type=int, default=2, choices=(1, 2, 3, 4))
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
@@ -30,23 +43,33 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from avatar.model_runtime.engine.backends import load_runtime_model
+    from avatar.core import motion_track
+    from avatar.model_runtime.engine.motion_source import load_motion_source
     from avatar.model_runtime.engine.render import RenderJob, render_to_file
+    from avatar.model_runtime.renderers import load_renderer
 
     if args.out.suffix.lower() != ".mp4":
         raise InputError(f"--out must end in .mp4, got {args.out}")
-    if args.size % 32 or not 64 <= args.size <= 1024:
+    if args.size is not None and (args.size % 32 or not 64 <= args.size <= 1024):
         raise InputError(f"--size must be a multiple of 32 in [64, 1024], got {args.size}")
+    if not 64 <= args.max_side <= 8192:
+        raise InputError(f"--max-side must be in [64, 8192], got {args.max_side}")
     image = load_image(args.image if args.image is not None else asset("portrait.png"))
     speech = load_audio(args.audio)
     user = load_audio(args.user_audio) if args.user_audio is not None else None
     expression = _expression(args.expression) if args.expression else None
-    model = load_runtime_model(args.checkpoint, device=args.device, dtype=args.dtype, size=args.size, image=image)
+    motion = motion_track.load(args.motion) if args.motion is not None else None
+    renderer = load_renderer(args.renderer, args.size, dtype=args.dtype, device=args.device, checkpoint=args.checkpoint,
+                             image=image)
+    source = load_motion_source(args.motion_checkpoint, device=args.device)
     job = RenderJob(image=image, speech=speech, user=user, states=args.states, expression=expression,
-                    steps=args.steps, seed=args.seed)
-    stats = render_to_file(model, job, args.out, progress=sys.stderr.isatty())
+                    steps=args.steps, seed=args.seed, max_side=args.max_side, motion=motion,
+                    framing=args.framing)
+    stats = render_to_file(renderer, source, job, args.out, progress=sys.stderr.isatty())
+    if args.motion_out is not None:
+        motion_track.save(args.motion_out, stats.motion)
     print(f"wrote {args.out}: {stats.frames} frames ({stats.frames / 25:.2f} s) in {stats.seconds:.1f} s "
-          f"({stats.fps:.1f} FPS); states {stats.states}")
+          f"({stats.fps:.1f} FPS) with the {args.renderer} renderer; states {stats.states}")
     return 0
 
 

@@ -1,1 +1,4 @@
 """avatar.model_runtime."""
+from avatar.model_runtime import mediapipe_compat
+
+mediapipe_compat.install()

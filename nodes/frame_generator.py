@@ -1,8 +1,12 @@
-"""frame_generator: speech audio + state + expression -> /avatar/image (rgb8, 25 FPS).
+"""frame_generator: speech audio + state + expression -> /avatar/image (rgb8, 25 FPS) and
+/avatar/face_motion (the face-motion vector each frame was drawn from).
 
-A thin adapter over avatar.model_runtime.engine.live.LiveSession: the model is
-loaded before spinning; frames are published from the engine's output thread
-with header.stamp = the audio time the frame shows.
+A thin adapter over avatar.model_runtime.engine.live.LiveSession: the renderer, the
+motion generator and the portrait are loaded before spinning; frames and motion are
+published from the engine's output thread with header.stamp = the audio time the
+frame shows. A new ``portrait`` is decoded and its face found inside the
+set-parameters callback, so an unusable image is refused with a reason and the old
+face stays (value and face consistent).
 """
 import sys
 import threading
@@ -11,17 +15,19 @@ from pathlib import Path
 import numpy as np
 from sensor_msgs.msg import Image
 
-from avatar.core.errors import InputError
+from avatar.core import face_motion
+from avatar.core.errors import AvatarError, InputError
 from avatar.core.expression import INDEX, neutral_vector
 from avatar.core.image_io import load_image
 from avatar.core.paths import asset
-from avatar.model_runtime.engine.backends import load_runtime_model
 from avatar.model_runtime.engine.live import LiveSession
+from avatar.model_runtime.engine.motion_source import load_motion_source
 from avatar.model_runtime.engine.planner import PlannerConfig
 from avatar.model_runtime.engine.streaming import EngineConfig
-from avatar.msg import AudioChunk, AvatarState, ExpressionControl
+from avatar.model_runtime.renderers import DEFAULT_RENDERER, RENDERER_NAMES, load_renderer
+from avatar.msg import AudioChunk, AvatarState, ExpressionControl, FaceMotion
 from avatar.nodes.audio_msg import from_stamp, msg_to_mono, to_stamp
-from avatar.nodes.toolkit import AUDIO_RELIABILITY, QOS, AvatarNode, Param, run_node
+from avatar.nodes.toolkit import AUDIO_RELIABILITY, MAX_CHUNK, QOS, AvatarNode, Param, run_node
 
 
 def _image_check(path: str) -> str | None:
@@ -30,13 +36,24 @@ def _image_check(path: str) -> str | None:
     return None
 
 
+def _size_check(size: int) -> str | None:
+    return "must be 0 (the renderer's default) or a multiple of 32" if size % 32 else None
+
+
 class FrameGenerator(AvatarNode):
     PARAMS = (
         AUDIO_RELIABILITY,
-        Param("portrait", "", "reference portrait image; empty = bundled example", check=_image_check),
-        Param("checkpoint", "", "model checkpoint; empty = bundled default", read_only=True),
-        Param("size", 256, "frame side in pixels (multiple of 32)", range=(64, 1024), read_only=True,
-              check=lambda v: "must be a multiple of 32" if v % 32 else None),
+        MAX_CHUNK,
+        Param("portrait", "", "portrait image (any photo or drawing with a face); empty = bundled example",
+              check=_image_check),
+        Param("renderer", DEFAULT_RENDERER, "what draws the face: warp (any portrait) or diffusion",
+              choices=RENDERER_NAMES, read_only=True),
+        Param("checkpoint", "", "diffusion renderer checkpoint; empty = bundled default", read_only=True),
+        Param("motion_checkpoint", "", "motion generator checkpoint; empty = bundled default", read_only=True),
+        Param("size", 0, "face crop side in pixels (multiple of 32); 0 = the renderer's default", range=(0, 1024),
+              read_only=True, check=_size_check),
+        Param("max_side", 1024, "published frames: the whole portrait downscaled to this longest side",
+              range=(64, 4096), read_only=True),
         Param("steps", 2, "sampling steps per clip", range=(1, 4), read_only=True),
         Param("dtype", "bf16", "network precision", choices=("fp32", "bf16", "int8"), read_only=True),
         Param("first_clip", 2, "frames in the first clip after start or a state switch", range=(1, 16),
@@ -52,29 +69,34 @@ class FrameGenerator(AvatarNode):
 
     def __init__(self, **kwargs):
         super().__init__("frame_generator", **kwargs)
+        self._pending_face = None     # (path, prepared face) checked in the set-parameters callback
         portrait = load_image(self.param("portrait") or asset("portrait.png"))
-        model = load_runtime_model(self.param("checkpoint") or None, dtype=self.param("dtype"),
-                                   size=self.param("size"), image=portrait)
+        renderer = load_renderer(self.param("renderer"), self.param("size") or None, dtype=self.param("dtype"),
+                                 checkpoint=self.param("checkpoint") or None, image=portrait)
+        motion = load_motion_source(self.param("motion_checkpoint") or None)
         planner = PlannerConfig(first_clip=min(self.param("first_clip"), self.param("clip")),
                                 clip=self.param("clip"), steps=self.param("steps"), min_steps=1,
                                 degrade_lag_ms=self.param("degrade_lag_ms"), skip_lag_ms=self.param("skip_lag_ms"))
-        config = EngineConfig(planner=planner, seed=self.param("seed"), live=True)
+        config = EngineConfig(planner=planner, seed=self.param("seed"), live=True, max_side=self.param("max_side"))
         origin = self.get_clock().now().nanoseconds * 1e-9
-        self.session = LiveSession(model, portrait, config, origin)
+        self.session = LiveSession(renderer, motion, portrait, config, origin)
         self.image_pub = self.create_publisher(Image, "/avatar/image", QOS.image)
+        self.motion_pub = self.create_publisher(FaceMotion, "/avatar/face_motion", QOS.image)
         self.subscribe(AudioChunk, "/avatar/speech/audio", self.on_audio, self.audio_qos())
         self.subscribe(AvatarState, "/avatar/state", self.on_state, QOS.state)
         self.subscribe(ExpressionControl, "/avatar/expression", self.on_expression, QOS.expression)
-        self.diag.set("backend", getattr(model, "backend", "torch"))
-        self.diag.set("size", self.param("size"))
+        self.diag.set("renderer", f"{renderer.name} {renderer.size}px ({getattr(renderer, 'backend', 'cpu')})")
+        self.diag.set("frame", "x".join(map(str, self.session.engine.frame_shape[::-1])))
         self._closing = False
         self.session.start()
         self._publisher = threading.Thread(target=self._publish_frames, name="frame-publisher", daemon=True)
         self._publisher.start()
-        self.get_logger().info(f"generating {self.param('size')}px frames with {self.param('steps')} steps "
-                               f"({getattr(model, 'backend', 'torch')})")
+        height, width = self.session.engine.frame_shape
+        self.get_logger().info(f"{renderer.name} renderer: {renderer.size}px face crop in {width}x{height} frames, "
+                               f"{self.param('steps')} steps")
 
     def on_audio(self, msg: AudioChunk) -> None:
+        self.check_chunk(msg)
         mono, rate, stamp = msg_to_mono(msg)
         if not self.session.push_audio(mono, rate, stamp):
             raise InputError(f"audio chunk stamped {stamp:.3f} s is outside the session's time range")
@@ -94,10 +116,23 @@ class FrameGenerator(AvatarNode):
             vector[INDEX[name]] = value
         self.session.push_expression(vector, from_stamp(msg.header.stamp))
 
+    def reject_change(self, name: str, value) -> str | None:
+        """Decode the new portrait and find its face before the change is accepted."""
+        if name != "portrait" or not hasattr(self, "session"):
+            return None           # at declaration the portrait is loaded (and checked) by __init__
+        try:
+            face = self.session.engine.prepare_face(load_image(value or asset("portrait.png")))
+        except AvatarError as err:
+            return f"portrait {value!r}: {err}"
+        self._pending_face = (value, face)
+        return None
+
     def on_parameters_changed(self, changed: dict) -> None:
-        if "portrait" in changed:
-            self.session.set_portrait(load_image(changed["portrait"] or asset("portrait.png")))
-            self.get_logger().info(f"portrait changed to {changed['portrait'] or 'bundled example'}")
+        if "portrait" in changed and self._pending_face is not None:
+            path, face = self._pending_face
+            self._pending_face = None
+            self.session.engine.set_face(face)
+            self.get_logger().info(f"portrait changed to {path or 'bundled example'}")
 
     def _publish_frames(self) -> None:
         try:
@@ -110,6 +145,9 @@ class FrameGenerator(AvatarNode):
                 msg.header.stamp = to_stamp(out.stamp_s)
                 msg.header.frame_id = self.param("frame_id")
                 self.image_pub.publish(msg)
+                motion = FaceMotion(names=list(face_motion.NAMES), values=out.frame.motion.tolist())
+                motion.header = msg.header
+                self.motion_pub.publish(motion)
                 self.diag.tick("frames")
                 self.diag.sample("audio_to_frame_ms", out.latency_ms)
                 if out.frame.degraded:

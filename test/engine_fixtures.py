@@ -49,3 +49,16 @@ def save_portrait(path, seed: int = 0) -> str:
     import cv2
     cv2.imwrite(str(path), portrait(seed, (96, 80, 3)))
     return str(path)
+
+
+def tiny_engine(model, image, config=None, **kwargs):
+    """A StreamingEngine drawing with ``model`` through the diffusion renderer, controls-only motion,
+    and the whole (face-less, random) test image as the crop."""
+    from dataclasses import replace
+
+    from avatar.model_runtime.engine.motion_source import ExplicitMotion
+    from avatar.model_runtime.engine.streaming import EngineConfig, StreamingEngine
+    from avatar.model_runtime.renderers.diffusion import DiffusionRenderer
+
+    config = replace(config or EngineConfig(), framing="whole")
+    return StreamingEngine(DiffusionRenderer(model), ExplicitMotion(), image, config, **kwargs)

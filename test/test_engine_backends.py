@@ -11,8 +11,8 @@ import torch
 
 from avatar.model_runtime.engine.backends import OrtBackend, TorchBackend, install_backend
 from avatar.model_runtime.engine.export import decoder_example, denoiser_example, export_onnx
-from avatar.model_runtime.engine.streaming import EngineConfig, StreamingEngine
-from engine_fixtures import portrait, speech, tiny_model
+from avatar.model_runtime.engine.streaming import EngineConfig
+from engine_fixtures import portrait, speech, tiny_engine, tiny_model
 
 TOL = {"onnxruntime-fp32": 1e-4, "torch-bf16": 5e-2, "onnxruntime-int8": 15e-2}
 
@@ -51,13 +51,13 @@ def test_backend_matches_fp32(exported, backend_name):
 
 def test_engine_runs_on_onnx_runtime(exported):
     model = install_backend(tiny_model(), OrtBackend(exported, "fp32"))
-    eng = StreamingEngine(model, portrait(), EngineConfig())
+    eng = tiny_engine(model, portrait(), EngineConfig())
     eng.write_audio(speech(0.6), 0)
     eng.close_audio()
     eng.start()
     frames = list(eng.frames())
     eng.stop()
-    ref = StreamingEngine(tiny_model(), portrait(), EngineConfig())
+    ref = tiny_engine(tiny_model(), portrait(), EngineConfig())
     ref.write_audio(speech(0.6), 0)
     ref.close_audio()
     ref.start()

@@ -8,7 +8,7 @@ import pytest
 
 from avatar.model_runtime.engine.planner import PlannerConfig
 from avatar.model_runtime.engine.streaming import EngineConfig, StreamingEngine
-from engine_fixtures import portrait, speech, tiny_model
+from engine_fixtures import portrait, speech, tiny_engine, tiny_model
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +17,7 @@ def model():
 
 
 def _offline(model, wave, switches=(), config=EngineConfig(), image=None):
-    eng = StreamingEngine(model, portrait() if image is None else image, config)
+    eng = tiny_engine(model, portrait() if image is None else image, config)
     eng.write_audio(wave, 0)
     for frame, state in switches:
         eng.set_state(frame, state)
@@ -60,7 +60,7 @@ def test_same_seed_same_video_other_seed_differs(model):
 
 def test_live_mode_paces_on_the_audio_clock(model):
     cfg = EngineConfig(live=True, planner=PlannerConfig(first_clip=2, clip=4))
-    eng = StreamingEngine(model, portrait(), cfg)
+    eng = tiny_engine(model, portrait(), cfg)
     eng.start()
     got = []
     consumer = threading.Thread(target=lambda: got.extend(eng.frames()), daemon=True)
@@ -77,7 +77,7 @@ def test_live_mode_paces_on_the_audio_clock(model):
 def test_falling_behind_degrades_and_skips_but_never_loses_frames(model):
     cfg = EngineConfig(live=True, planner=PlannerConfig(first_clip=2, clip=4, degrade_lag_ms=100,
                                                         skip_lag_ms=300))
-    eng = StreamingEngine(model, portrait(), cfg)
+    eng = tiny_engine(model, portrait(), cfg)
     eng.start()
     eng.origin -= 2.0   # pretend the audio clock started 2 s ago: generation is 2 s late
     got = []
@@ -93,7 +93,7 @@ def test_falling_behind_degrades_and_skips_but_never_loses_frames(model):
 
 
 def test_new_portrait_applies_at_the_next_clip(model):
-    eng = StreamingEngine(model, portrait(0), EngineConfig())
+    eng = tiny_engine(model, portrait(0), EngineConfig())
     eng.write_audio(speech(1.0), 0)
     eng.set_reference(portrait(1))
     eng.close_audio()

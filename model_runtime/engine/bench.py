@@ -15,8 +15,7 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from avatar.model_runtime.conditioning import Cond
-from avatar.model_runtime.engine.planner import PlannerConfig
+from avatar.model_runtime.engine.planner import ClipPlan, PlannerConfig
 from avatar.model_runtime.engine.streaming import EngineConfig, StreamingEngine
 from avatar.model_runtime.engine.timeline import SAMPLES_PER_FRAME, SAMPLE_RATE
 
@@ -31,6 +30,8 @@ class BenchConfig:
     live_clip: int = 4           # steady clip length in the live run (latency-oriented, as the node)
     first_clip: int = 2
     seed: int = 0
+    renderer: str = "warp"
+    max_side: int = 1024         # output frames: the portrait downscaled to this
 
 
 def cpu_info() -> dict:
@@ -67,31 +68,30 @@ def speechlike(seconds: float, seed: int = 0) -> np.ndarray:
     return (0.2 * env * np.random.default_rng(seed).standard_normal(t.size)).astype(np.float32)
 
 
-def flops_per_frame(model, image, steps: int, clip: int) -> float:
-    """FLOPs of one clip (audio encoder + ``steps`` denoiser calls + decoder) per frame."""
-    ref = model.prepare_reference(image)
+def flops_per_frame(renderer, motion, image, cfg: "BenchConfig") -> float:
+    """Torch FLOPs of one clip through every stage (motion features and generation, the renderer's
+    features, denoise and decode) per frame; ops outside torch (OpenCV warps, ONNX Runtime) count 0."""
+    eng = _engine(renderer, motion, image, cfg, live=False, clip=cfg.clip)
+    eng.write_audio(np.zeros((cfg.clip + 8) * SAMPLES_PER_FRAME, np.float32), 0)
+    eng.close_audio()
     counter = FlopCounterMode(display=False)
+    plan = ClipPlan(start=0, n=cfg.clip, steps=cfg.steps)
     with counter, torch.no_grad():
-        ctx = model.audio_context_frames
-        tokens = model.audio_tokens(torch.zeros(1, (clip + ctx) * SAMPLES_PER_FRAME + 2048), clip + ctx)
-        cond = Cond(audio=tokens[:, ctx:], state=torch.zeros(1, clip, dtype=torch.long),
-                    expression=torch.zeros(1, clip, 10), ref=ref)
-        x = torch.randn(1, clip, *model.latent_shape)
-        for _ in range(steps):
-            x = model.denoise(x, torch.ones(1), cond)
-        model.decode(x[0], ref)
-    return counter.get_total_flops() / clip
+        job = eng._make_job(0, plan)
+        eng._decode(eng._denoise(eng._features(job)))
+    return counter.get_total_flops() / cfg.clip
 
 
-def _engine(model, image, cfg: BenchConfig, live: bool, clip: int) -> StreamingEngine:
+def _engine(renderer, motion, image, cfg: "BenchConfig", live: bool, clip: int) -> StreamingEngine:
     planner = PlannerConfig(first_clip=cfg.first_clip, clip=clip, steps=cfg.steps, min_steps=1,
                             degrade_lag_ms=1e9 if not live else 200.0, skip_lag_ms=1e9 if not live else 600.0)
-    return StreamingEngine(model, image, EngineConfig(planner=planner, seed=cfg.seed, live=live))
+    return StreamingEngine(renderer, motion, image, EngineConfig(planner=planner, seed=cfg.seed, live=live,
+                                                                 max_side=cfg.max_side))
 
 
-def first_clip_ms(model, image, cfg: BenchConfig) -> float:
+def first_clip_ms(renderer, motion, image, cfg: "BenchConfig") -> float:
     """Compute time of the first (short) clip, its audio already present."""
-    eng = _engine(model, image, cfg, live=False, clip=cfg.clip)
+    eng = _engine(renderer, motion, image, cfg, live=False, clip=cfg.clip)
     eng.write_audio(speechlike(1.0), 0)
     eng.close_audio()
     t0 = time.perf_counter()
@@ -102,8 +102,8 @@ def first_clip_ms(model, image, cfg: BenchConfig) -> float:
     return ms
 
 
-def throughput(model, image, cfg: BenchConfig) -> tuple[float, dict]:
-    eng = _engine(model, image, cfg, live=False, clip=cfg.clip)
+def throughput(renderer, motion, image, cfg: BenchConfig) -> tuple[float, dict]:
+    eng = _engine(renderer, motion, image, cfg, live=False, clip=cfg.clip)
     eng.write_audio(speechlike(cfg.seconds), 0)
     eng.close_audio()
     eng.start()
@@ -119,9 +119,9 @@ def throughput(model, image, cfg: BenchConfig) -> tuple[float, dict]:
     return fps, stages
 
 
-def live_latency(model, image, cfg: BenchConfig) -> dict:
+def live_latency(renderer, motion, image, cfg: BenchConfig) -> dict:
     """Audio fed in real time (20 ms chunks on a deadline schedule) under the live clock."""
-    eng = _engine(model, image, cfg, live=True, clip=cfg.live_clip)
+    eng = _engine(renderer, motion, image, cfg, live=True, clip=cfg.live_clip)
     wave = speechlike(cfg.seconds + 1)
     stop = threading.Event()
 
@@ -150,22 +150,25 @@ def live_latency(model, image, cfg: BenchConfig) -> dict:
             "live_fps": frames / cfg.seconds, "degraded_frames": int(degraded)}
 
 
-def run_bench(model, image, cfg: BenchConfig, peak_gflops: float | None = None) -> dict:
+def run_bench(renderer, motion, image, cfg: BenchConfig, peak_gflops: float | None = None) -> dict:
     torch.manual_seed(cfg.seed)
     peak = peak_gflops if peak_gflops is not None else bf16_matmul_peak_gflops()
     # FlopCounterMode sees torch ops only: for ONNX Runtime / TensorRT runners it would count ~0.
-    torch_nets = getattr(model, "backend", "torch").startswith("torch")
-    flops = flops_per_frame(model, image, cfg.steps, cfg.clip) if torch_nets else float("nan")
-    first = min(first_clip_ms(model, image, cfg) for _ in range(3))
-    fps, stages = throughput(model, image, cfg)
-    live = live_latency(model, image, cfg)
+    backend = getattr(renderer, "backend", "torch")
+    flops = flops_per_frame(renderer, motion, image, cfg) if backend.startswith("torch") else float("nan")
+    first = min(first_clip_ms(renderer, motion, image, cfg) for _ in range(3))
+    fps, stages = throughput(renderer, motion, image, cfg)
+    live = live_latency(renderer, motion, image, cfg)
+    probe = _engine(renderer, motion, image, cfg, live=False, clip=cfg.clip)
     return {
         "fps": round(fps, 2), "first_clip_ms": round(first, 1),
         "audio_to_frame_ms_p50": round(live["p50"], 1), "audio_to_frame_ms_p95": round(live["p95"], 1),
         "live_fps": round(live["live_fps"], 2), "degraded_frames": live["degraded_frames"],
-        "size": cfg.size, "steps": cfg.steps, "dtype": cfg.dtype, "backend": getattr(model, "backend", "torch"),
+        "size": cfg.size, "steps": cfg.steps, "dtype": cfg.dtype, "backend": backend, "renderer": cfg.renderer,
+        "frame": list(probe.frame_shape),
         "clip": cfg.clip, "live_clip": cfg.live_clip, "first_clip": cfg.first_clip,
-        "audio_lookahead_ms": model.audio_lookahead_ms, "stages": stages,
+        "audio_lookahead_ms": probe.audio_lookahead_ms,
+        "stages": stages,
         "gflop_per_frame": round(flops / 1e9, 3), "bf16_peak_gflops": round(peak, 1),
         "achieved_gflops": round(flops * fps / 1e9, 1), "fraction_of_peak": round(flops * fps / 1e9 / peak, 3),
         "cpu": cpu_info(), "config": asdict(cfg),

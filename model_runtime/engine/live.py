@@ -28,10 +28,10 @@ class StampedFrame:
 
 
 class LiveSession:
-    def __init__(self, model, portrait: np.ndarray, config: EngineConfig, origin_s: float):
+    def __init__(self, renderer, motion, portrait: np.ndarray, config: EngineConfig, origin_s: float):
         if not config.live:
             raise ValueError("LiveSession needs EngineConfig(live=True)")
-        self.engine = StreamingEngine(model, portrait, config)
+        self.engine = StreamingEngine(renderer, motion, portrait, config)
         self.origin_s = origin_s
         self._resampler = StreamResampler(SAMPLE_RATE)
         self._next_sample: int | None = None

@@ -38,12 +38,13 @@ def speech_track(utterance: np.ndarray, seconds: float, gap_s: float = 2.0) -> n
     return np.tile(unit, reps)[:int(seconds * SAMPLE_RATE)]
 
 
-def long_run(model, image: np.ndarray, utterance: np.ndarray, cfg: LongRunConfig, states=None) -> dict:
+def long_run(renderer, motion, image: np.ndarray, utterance: np.ndarray, cfg: LongRunConfig, states=None,
+             framing: str = "face") -> dict:
     wave = speech_track(utterance, cfg.seconds)
     n = len(wave) // (SAMPLE_RATE // FPS)
     window = int(cfg.window_s * FPS)
-    engine = StreamingEngine(model, image, EngineConfig(
-        planner=PlannerConfig(steps=cfg.steps, min_steps=1, clip=cfg.clip), seed=cfg.seed))
+    engine = StreamingEngine(renderer, motion, image, EngineConfig(
+        planner=PlannerConfig(steps=cfg.steps, min_steps=1, clip=cfg.clip), seed=cfg.seed, framing=framing))
     engine.write_audio(wave, 0)
     if states is not None:
         for f in np.flatnonzero(np.diff(states[:n], prepend=-1)):

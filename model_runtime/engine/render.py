@@ -17,7 +17,7 @@ from avatar.core.states import frames_from_segments, recording_states
 from avatar.core.vad import VadConfig
 from avatar.model_runtime.engine.planner import PlannerConfig
 from avatar.model_runtime.engine.streaming import EngineConfig, StreamingEngine
-from avatar.model_runtime.engine.timeline import SAMPLES_PER_FRAME
+from avatar.model_runtime.engine.timeline import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME
 
 STATE_MODES = {"idle": 0, "listening": 1, "speaking": 2}
 
@@ -32,6 +32,9 @@ class RenderJob:
     steps: int = 2
     seed: int = 0
     clip: int = 8
+    max_side: int = 1024                    # output frames: the whole portrait, downscaled to this
+    motion: np.ndarray | None = None        # (T, DIM) face motion to draw instead of generating it
+    framing: str = "face"                   # face: find and paste back the face; whole: image = crop
 
 
 @dataclass
@@ -39,6 +42,7 @@ class RenderStats:
     frames: int = 0
     seconds: float = 0.0
     states: dict = field(default_factory=dict)
+    motion: np.ndarray | None = None        # (T, DIM) the face motion drawn
 
     @property
     def fps(self) -> float:
@@ -53,12 +57,15 @@ def frame_states(job: RenderJob, n_frames: int) -> np.ndarray:
     return frames_from_segments(segments, n_frames)
 
 
-def offline_engine(model, image: np.ndarray, speech: np.ndarray, n_frames: int, states: np.ndarray,
-                   expressions: np.ndarray | None, steps: int, seed: int, clip: int) -> StreamingEngine:
+def offline_engine(renderer, motion, image: np.ndarray, speech: np.ndarray, n_frames: int, states: np.ndarray,
+                   expressions: np.ndarray | None, steps: int, seed: int, clip: int, max_side: int = 1024,
+                   motion_track: np.ndarray | None = None, framing: str = "face") -> StreamingEngine:
     """An engine with everything known up front: audio for ``n_frames`` (padded with silence),
-    per-frame states (n_frames,) and, optionally, per-frame expression vectors (n_frames, 10)."""
-    cfg = EngineConfig(planner=PlannerConfig(steps=steps, min_steps=min(steps, 1), clip=clip), seed=seed)
-    engine = StreamingEngine(model, image, cfg)
+    per-frame states (n_frames,) and, optionally, per-frame expression vectors (n_frames, 10)
+    and a face-motion track (T, DIM) to draw instead of generated motion."""
+    cfg = EngineConfig(planner=PlannerConfig(steps=steps, min_steps=min(steps, 1), clip=clip), seed=seed,
+                       max_side=max_side, framing=framing)
+    engine = StreamingEngine(renderer, motion, image, cfg, motion_track=motion_track)
     audio = np.zeros(n_frames * SAMPLES_PER_FRAME, np.float32)
     audio[:min(len(speech), audio.size)] = speech[:audio.size]
     engine.write_audio(audio, 0)
@@ -81,8 +88,11 @@ def render_frames(engine: StreamingEngine) -> np.ndarray:
         engine.stop()
 
 
-def render_to_file(model, job: RenderJob, out: Path, progress: bool = False) -> RenderStats:
+def render_to_file(renderer, motion, job: RenderJob, out: Path, progress: bool = False) -> RenderStats:
+    """Render ``job`` to ``out`` (MP4); the stats carry the face motion drawn, (T, DIM)."""
     n_frames = -(-max(len(job.speech), 0 if job.user is None else len(job.user)) // SAMPLES_PER_FRAME)
+    if job.motion is not None:
+        n_frames = max(n_frames, len(job.motion))
     states = frame_states(job, n_frames)
     if job.expression is None:
         expressions = None
@@ -90,21 +100,26 @@ def render_to_file(model, job: RenderJob, out: Path, progress: bool = False) -> 
         expressions = per_frame(*job.expression, n_frames)
     else:
         expressions = np.tile(job.expression, (n_frames, 1))
-    engine = offline_engine(model, job.image, job.speech, n_frames, states, expressions, job.steps, job.seed,
-                            job.clip)
+    engine = offline_engine(renderer, motion, job.image, job.speech, n_frames, states, expressions, job.steps,
+                            job.seed, job.clip, job.max_side, job.motion, job.framing)
     stats = RenderStats(states={k: int((states == v).sum()) for k, v in STATE_MODES.items()})
+    height, width = engine.frame_shape
+    motions = []
     t0 = time.perf_counter()
-    with Mp4Writer(str(out), model.size, model.size, fps=model.fps, sample_rate=model.sample_rate) as writer, \
+    with Mp4Writer(str(out), width, height, fps=FPS, sample_rate=SAMPLE_RATE) as writer, \
             tqdm(total=n_frames, unit="frame", disable=not progress, desc="render") as bar:
         engine.start()
         try:
             for frame in engine.frames():
                 writer.write_frame(frame.rgb)
                 # Interleave: each frame's own audio follows it (the muxer buffers less).
-                writer.write_audio(job.speech[frame.index * SAMPLES_PER_FRAME:(frame.index + 1) * SAMPLES_PER_FRAME])
+                chunk = job.speech[frame.index * SAMPLES_PER_FRAME:(frame.index + 1) * SAMPLES_PER_FRAME]
+                writer.write_audio(np.pad(chunk, (0, SAMPLES_PER_FRAME - len(chunk))))
+                motions.append(frame.motion)
                 stats.frames += 1
                 bar.update(1)
         finally:
             engine.stop()
     stats.seconds = time.perf_counter() - t0
+    stats.motion = np.stack(motions) if motions else np.zeros((0, 0), np.float32)
     return stats

@@ -1,25 +1,33 @@
-"""The streaming engine: audio-clocked clips through features -> denoise -> decode.
+"""The streaming engine: audio-clocked clips through features -> denoise -> decode -> paste.
 
 One engine serves both the live node (audio arrives in chunks, the wall clock
 runs) and offline rendering (all audio up front): the only difference is the
 clock that decides when a clip's audio is complete. See planner.py for clip
 lengths and degradation, stage.py for the pipeline.
+
+What draws the face is a renderer (model_runtime/renderers, one protocol); what
+moves it is a motion source (the motion generator, or the explicit controls).
+Each clip's face motion is made in the denoise stage, the renderer draws the
+aligned crop, and the paste stage puts it back into the whole portrait.
 """
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import torch
 
-from avatar.model_runtime.conditioning import Cond, Reference
-from avatar.model_runtime.engine.executors import cpu_stages, cuda_stages, to_host_pinned
+from avatar.model_runtime.engine.executors import cpu_stages, cuda_stages
+from avatar.model_runtime.engine.motion_source import MotionSource
 from avatar.model_runtime.engine.planner import ClipPlan, ClipPlanner, PlannerConfig
 from avatar.model_runtime.engine.stage import Pipeline, PipelineError
 from avatar.model_runtime.engine.timeline import (SAMPLES_PER_FRAME, SAMPLE_RATE, AudioTimeline, StepTrack,
                                                    neutral_expression)
-from avatar.model_runtime.samplers import sample_consistency
+from avatar.model_runtime.engine.whole_frame import WholeFrames
+from avatar.model_runtime.portrait import PortraitCache
+from avatar.model_runtime.renderers.base import ClipInputs, Renderer
 
 IDLE = 0
 
@@ -28,55 +36,92 @@ IDLE = 0
 class EngineConfig:
     planner: PlannerConfig = field(default_factory=PlannerConfig)
     depth: int = 2                 # clips queued between stages
-    reanchor: float = 0.05         # pull of motion frames toward the reference, per clip
     seed: int = 0
     live: bool = False             # True: the wall clock completes audio; False: only audio/close does
+    max_side: int = 1024           # output frames: the whole portrait, downscaled to this
+    framing: str = "face"          # face: find, crop and paste back the face; whole: the image is the crop
 
 
 @dataclass
 class Frame:
     index: int                     # frame n shows audio [n/25, (n+1)/25) s of the stream
-    rgb: np.ndarray                # (H, W, 3) uint8
+    rgb: np.ndarray                # (H, W, 3) uint8: the whole portrait
+    motion: np.ndarray             # (face_motion.DIM,) float32: what the face does in this frame
     state: int
     clip: int
     steps: int
     degraded: bool
-    done_at: float                 # time.monotonic() when the frame left the decoder
+    done_at: float                 # time.monotonic() when the frame left the last stage
+
+
+@dataclass
+class PreparedFace:
+    """A portrait made ready once: its analysis, aligned crop and the renderer's own cache."""
+    portrait: Any                  # portrait.Portrait
+    aligned: Any                   # portrait.AlignedFace at the renderer's size and framing
+    prepared: Any                  # whatever renderer.prepare returned
 
 
 @dataclass
 class _Job:
     clip: int
     plan: ClipPlan
-    ref: Reference
+    face: PreparedFace
     wave: torch.Tensor             # (1, S) context + clip + look-ahead audio
-    context: int                   # frames of audio history in ``wave``
     states: torch.Tensor           # (1, n) long
     expression: torch.Tensor       # (1, n, 10)
-    tokens: torch.Tensor | None = None
-    latents: torch.Tensor | None = None   # (1, n, C, h, w)
-    rgb: np.ndarray | torch.Tensor | None = None   # (n, H, W, 3) uint8
-    cuda_event: object = None                      # set by the CUDA executor
+    motion_tokens: torch.Tensor | None = None    # (1, n, D) for the motion source
+    render_tokens: torch.Tensor | None = None    # (1, n, D) for the renderer
+    motion: np.ndarray | None = None             # (n, DIM)
+    out: Any = None                              # the renderer's denoise output
+    crops: np.ndarray | None = None              # (n, S, S, 3) uint8
+    rgb: np.ndarray | None = None                # (n, H, W, 3) uint8
+    cuda_event: object = None                    # set by the CUDA executor
 
 
 class StreamingEngine:
-    def __init__(self, model, reference_image: np.ndarray, config: EngineConfig = EngineConfig()):
-        self.model, self.config = model, config
+    def __init__(self, renderer: Renderer, motion: MotionSource, portrait_image: np.ndarray,
+                 config: EngineConfig = EngineConfig(), portraits: PortraitCache | None = None,
+                 motion_track: np.ndarray | None = None):
+        """``motion_track`` (T, DIM): offline, draw this motion instead of generating it."""
+        self.renderer, self.motion, self.config = renderer, motion, config
+        if portraits is None:
+            portraits = WholeFrames() if config.framing == "whole" else PortraitCache(config.max_side)
+        self.portraits = portraits
+        self.motion_track = motion_track
         self.audio = AudioTimeline()
         self.states = StepTrack(IDLE)
         self.expressions = StepTrack(neutral_expression())
         self.planner = ClipPlanner(config.planner)
-        self._ref = model.prepare_reference(reference_image)
+        self._face = self.prepare_face(portrait_image)
         self._cv = threading.Condition()
         self._stop = threading.Event()
-        self._motion: torch.Tensor | None = None
-        self._last_ref: Reference | None = None
+        self._carry: Any = None
+        self._history: np.ndarray | None = None
+        self._last_face: PreparedFace | None = None
         self._last_rgb: np.ndarray | None = None
         self._planned_state = IDLE
-        self._lookahead = int(round(model.audio_lookahead_ms * SAMPLE_RATE / 1000))
+        sources = (renderer, motion)
+        self._context = max(s.audio_context_frames for s in sources)
+        self._lookahead = max(_samples(s.audio_lookahead_ms) for s in sources)
         self.origin = time.monotonic()
         self.pipeline: Pipeline | None = None
         self._driver: threading.Thread | None = None
+
+    @property
+    def audio_lookahead_ms(self) -> float:
+        return self._lookahead * 1000 / SAMPLE_RATE
+
+    @property
+    def frame_shape(self) -> tuple[int, int]:
+        """(H, W) of the output frames."""
+        return self._face.portrait.image.shape[:2]
+
+    def prepare_face(self, image: np.ndarray) -> PreparedFace:
+        """Analyse (cached), crop and prepare a portrait; InputError if it has no usable face."""
+        portrait = self.portraits.get(image)
+        aligned = portrait.align(size=self.renderer.size, framing=self.renderer.framing)
+        return PreparedFace(portrait, aligned, self.renderer.prepare(aligned.crop, aligned))
 
     # --- inputs (any thread) ------------------------------------------------------------
     def write_audio(self, samples: np.ndarray, start_sample: int) -> None:
@@ -99,10 +144,14 @@ class StreamingEngine:
         self.expressions.set(frame, np.asarray(vector, np.float32))
 
     def set_reference(self, image: np.ndarray) -> None:
-        """New portrait: features are recomputed once; the next clip starts fresh."""
-        ref = self.model.prepare_reference(image)
+        """New portrait: analysed and prepared once (InputError if unusable, the old one stays);
+        the next clip starts fresh."""
+        self.set_face(self.prepare_face(image))
+
+    def set_face(self, face: PreparedFace) -> None:
+        """Switch to a face made by ``prepare_face`` (e.g. checked before a parameter change)."""
         with self._cv:
-            self._ref = ref
+            self._face = face
             self.planner.restart()
 
     def clock_sample(self) -> int:
@@ -112,8 +161,9 @@ class StreamingEngine:
     # --- lifecycle ----------------------------------------------------------------------
     def start(self) -> None:
         self.origin = time.monotonic()
-        stages = [("features", self._features), ("denoise", self._denoise), ("decode", self._decode)]
-        device = getattr(self.model, "device", torch.device("cpu"))
+        stages = [("features", self._features), ("denoise", self._denoise), ("decode", self._decode),
+                  ("paste", self._paste)]
+        device = getattr(self.renderer, "device", torch.device("cpu"))
         stages = cuda_stages(stages, device) if device.type == "cuda" else cpu_stages(stages)
         self.pipeline = Pipeline(stages, depth=self.config.depth)
         self._driver = threading.Thread(target=self._drive, name="engine-driver", daemon=True)
@@ -152,7 +202,7 @@ class StreamingEngine:
                         return          # stopped while waiting for room: a normal end
                     raise
                 next_frame, clip = plan.start + plan.n, clip + 1
-                keep_from = (next_frame - self.model.audio_context_frames - 2) * SAMPLES_PER_FRAME
+                keep_from = (next_frame - self._context - 2) * SAMPLES_PER_FRAME
                 self.audio.trim(keep_from)
                 self.states.forget_before(next_frame)
                 self.expressions.forget_before(next_frame)
@@ -196,51 +246,76 @@ class StreamingEngine:
         return None
 
     def _make_job(self, clip: int, plan: ClipPlan) -> _Job:
-        ctx = self.model.audio_context_frames
-        lo = (plan.start - ctx) * SAMPLES_PER_FRAME
+        lo = (plan.start - self._context) * SAMPLES_PER_FRAME
         wave = self.audio.read(lo, self._end_sample(plan))
         states = torch.tensor(self.states.span(plan.start, plan.n), dtype=torch.long)[None]
         expr = torch.from_numpy(np.stack(self.expressions.span(plan.start, plan.n)))[None]
-        return _Job(clip=clip, plan=plan, ref=self._ref, wave=torch.from_numpy(wave)[None], context=ctx,
-                    states=states, expression=expr)
+        return _Job(clip=clip, plan=plan, face=self._face, wave=torch.from_numpy(wave)[None], states=states,
+                    expression=expr)
 
     # --- stages -------------------------------------------------------------------------
+    def _tokens(self, source, job: _Job) -> torch.Tensor | None:
+        """``source``'s tokens for the clip's frames, from its own share of the audio window."""
+        ctx, extra = source.audio_context_frames, self._lookahead - _samples(source.audio_lookahead_ms)
+        wave = job.wave[:, (self._context - ctx) * SAMPLES_PER_FRAME:job.wave.shape[1] - extra]
+        tokens = source.features(wave, ctx + job.plan.n)                       # (1, ctx+n, D) or None
+        return None if tokens is None else tokens[:, ctx:]
+
     def _features(self, job: _Job) -> _Job:
-        tokens = self.model.audio_tokens(job.wave, job.context + job.plan.n)   # (1, ctx+n, D)
-        job.tokens = tokens[:, job.context:]
+        if self.motion_track is None:
+            job.motion_tokens = self._tokens(self.motion, job)
+        job.render_tokens = self._tokens(self.renderer, job)
         return job
 
     def _denoise(self, job: _Job) -> _Job:
-        if job.ref is not self._last_ref:
-            self._motion, self._last_ref = None, job.ref      # new portrait: no carry-over
-        motion = None
-        if self._motion is not None:
-            motion = self.model.anchor_motion(self._motion, job.ref, self.config.reanchor)
-        cond = Cond(audio=job.tokens, state=job.states, expression=job.expression, ref=job.ref, motion=motion)
+        if job.face is not self._last_face:
+            self._carry, self._history, self._last_face = None, None, job.face   # new portrait: no carry-over
         gen = torch.Generator().manual_seed(self.config.seed * 1_000_003 + job.clip)
-        noise = torch.randn((1, job.plan.n, *self.model.latent_shape), generator=gen)
-        latents = sample_consistency(self.model.denoise, noise, self.model.sigmas(job.plan.steps), cond,
-                                     generator=gen)
-        self._motion = latents[:, -self.model.motion_frames:]
-        job.latents = latents
+        job.motion = self._clip_motion(job, gen)
+        inputs = ClipInputs(motion=job.motion, tokens=job.render_tokens, states=job.states,
+                            expression=job.expression, steps=job.plan.steps, generator=gen)
+        job.out, self._carry = self.renderer.denoise(inputs, job.face.prepared, self._carry)
         return job
 
+    def _clip_motion(self, job: _Job, gen: torch.Generator) -> np.ndarray:
+        """(n, DIM): from the given track (offline), else from the motion source."""
+        plan = job.plan
+        if self.motion_track is not None:
+            idx = np.minimum(np.arange(plan.start, plan.start + plan.n), len(self.motion_track) - 1)
+            return np.asarray(self.motion_track[idx], np.float32)
+        motion = self.motion.generate(job.motion_tokens, job.states, job.expression, self._history,
+                                      plan.steps, gen)
+        k = self.motion.motion_frames
+        if k:
+            past = motion if self._history is None else np.concatenate([self._history[0], motion])
+            self._history = past[-k:][None]                                    # (1, K, DIM)
+        return motion
+
     def _decode(self, job: _Job) -> _Job:
-        job.rgb = to_host_pinned(self.model.decode(job.latents[0], job.ref))   # (n, H, W, 3) uint8
+        job.crops = self.renderer.decode(job.out, job.face.prepared)           # (n, S, S, 3) uint8
+        job.out = None
+        return job
+
+    def _paste(self, job: _Job) -> _Job:
+        job.rgb = job.face.portrait.paste(job.face.aligned, job.crops)        # (n, H, W, 3) uint8
+        job.crops = None
         return job
 
     def _emit(self, job: _Job) -> Iterator[Frame]:
         event = getattr(job, "cuda_event", None)
         if event is not None:
-            event.synchronize()          # the pinned copy of the decoded frames has landed
-        job.rgb = job.rgb.numpy() if isinstance(job.rgb, torch.Tensor) else job.rgb
+            event.synchronize()
         now = time.monotonic()
         plan = job.plan
         for k in range(plan.skipped):
             rgb = self._last_rgb if self._last_rgb is not None else job.rgb[0]
             idx = plan.start - plan.skipped + k
-            yield Frame(idx, rgb, int(job.states[0, 0]), job.clip, 0, True, now)
+            yield Frame(idx, rgb, job.motion[0], int(job.states[0, 0]), job.clip, 0, True, now)
         for k in range(plan.n):
             self._last_rgb = job.rgb[k]
-            yield Frame(plan.start + k, job.rgb[k], int(job.states[0, k]), job.clip, plan.steps,
+            yield Frame(plan.start + k, job.rgb[k], job.motion[k], int(job.states[0, k]), job.clip, plan.steps,
                         plan.degraded or plan.steps < self.config.planner.steps, now)
+
+
+def _samples(ms: float) -> int:
+    return int(round(ms * SAMPLE_RATE / 1000))

@@ -10,7 +10,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from avatar.model_runtime.engine.motion_source import ExplicitMotion
 from avatar.model_runtime.engine.render import offline_engine, render_frames
+from avatar.model_runtime.renderers.diffusion import DiffusionRenderer
 from avatar.model_runtime.evaluation.runner import evaluate_video
 
 SPEAKING = 2
@@ -32,7 +34,9 @@ def generate_clip(model, clip_ref, corpus, steps: int, seed: int, clip: int) -> 
     states = np.asarray(gt["frames"]["state"][:n], np.int64)
     expressions = np.asarray(gt["frames"]["expression"][:n], np.float32)     # (T, 10)
     portrait = corpus.identity_image(clip_ref.identity)
-    engine = offline_engine(model, portrait, clip_ref.load_speech(), n, states, expressions, steps, seed, clip)
+    # Corpus frames already are the model's framing: the whole frame is the crop.
+    engine = offline_engine(DiffusionRenderer(model), ExplicitMotion(), portrait, clip_ref.load_speech(), n, states,
+                            expressions, steps, seed, clip, framing="whole")
     return render_frames(engine)
 
 

@@ -47,6 +47,13 @@ class ClipInputs:
 class Renderer(Protocol):
     name: ClassVar[str]            # the --renderer / ``renderer`` parameter value
     framing: ClassVar[Framing]     # how its crop is cut
+    default_size: ClassVar[int]    # crop side when none is asked for
+
+    @classmethod
+    def load(cls, size: int, *, dtype: str, device: str, checkpoint, image) -> "Renderer":
+        """A ready renderer drawing ``size`` px crops. ``dtype``, ``device`` and ``checkpoint``
+        (None = the bundled default) matter to learned renderers; ``image`` is any portrait, for
+        backends that trace their networks on one (int8 export)."""
 
     @property
     def size(self) -> int:
