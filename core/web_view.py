@@ -19,20 +19,11 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import cv2
-import numpy as np
-
 from avatar.core.errors import AvatarError
+from avatar.core.jpeg_encoder import encode_jpeg  # noqa: F401 - face_display and tests import it from here
 
 PAGE = Path(__file__).with_name("web") / "index.html"
 BOUNDARY = "avatarframe"
-
-
-def encode_jpeg(rgb: np.ndarray, quality: int = 85) -> bytes:
-    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
-    if not ok:
-        raise AvatarError("JPEG encoding failed")
-    return buf.tobytes()
 
 
 class LatestFrame:
