@@ -16,21 +16,28 @@ def _points(edges: frozenset) -> np.ndarray:
     return np.array(sorted({i for edge in edges for i in edge}), dtype=np.int64)
 
 
-def _ordered_loop(edges: frozenset) -> np.ndarray:
-    """Walk a closed loop of edges into an ordered index list (for polygons)."""
-    nxt = {a: b for a, b in edges}
-    start = min(nxt)
-    loop = [start]
-    while nxt[loop[-1]] != start:
-        loop.append(nxt[loop[-1]])
-    return np.array(loop, dtype=np.int64)
+def _ordered_loop(edges: frozenset, start: int) -> np.ndarray:
+    """Walk the closed loop through ``start`` in an undirected edge set into an ordered index list."""
+    nbrs: dict[int, list[int]] = {}
+    for a, b in edges:
+        nbrs.setdefault(a, []).append(b)
+        nbrs.setdefault(b, []).append(a)
+    loop, prev = [start], None
+    while True:
+        step = min(n for n in nbrs[loop[-1]] if n != prev)   # min: a fixed direction of travel
+        if step == start:
+            return np.array(loop, dtype=np.int64)
+        prev = loop[-1]
+        loop.append(step)
 
 
 # Every eye-contour point: their mean is a gaze-independent eye centre and averages the
 # landmark noise of 16 points, which keeps the framing still (the iris follows gaze).
 RIGHT_EYE = _points(fmc.FACEMESH_RIGHT_EYE)   # subject's right eye (image left, unmirrored)
 LEFT_EYE = _points(fmc.FACEMESH_LEFT_EYE)
-FACE_OVAL = _ordered_loop(fmc.FACEMESH_FACE_OVAL)  # 36 points, forehead -> cheek -> chin -> cheek
+FACE_OVAL = _ordered_loop(fmc.FACEMESH_FACE_OVAL, 10)  # 36 points around the face, from the forehead
+LIPS_OUTER = _ordered_loop(fmc.FACEMESH_LIPS, 61)   # the outer lip contour (61, 291: mouth corners)
+NOSE_TIP = 1
 CHIN = 152      # lowest point of the face oval on the midline
 FOREHEAD = 10   # highest point of the face oval on the midline
 

@@ -1,0 +1,178 @@
+"""Portraits for the portrait module's tests and the renderer's contact sheet: real photos
+from installed packages and hard cases made from them (no downloads).
+
+``cases()`` -> {name: (H, W, 3) uint8 RGB}. ``FACE_CASES`` / ``NO_FACE_CASES`` say what
+each is expected to give. Made cases are deterministic (fixed seeds).
+"""
+from __future__ import annotations
+
+import cv2
+import matplotlib.cbook
+import numpy as np
+from PIL import Image
+from skimage import data
+
+from avatar.core.image_io import load_image
+from avatar.core.paths import asset
+from avatar.model_runtime.portrait import FaceFinder
+from avatar.model_runtime.portrait.landmarks import CHIN, FACE_OVAL, LEFT_EYE, LIPS_OUTER, NOSE_TIP, RIGHT_EYE, eye_centres
+
+FACE_CASES = ("astronaut", "grace_hopper", "bundled", "group", "full_body", "turned", "mirrored", "tilted",
+              "drawing", "glasses", "beard")
+NO_FACE_CASES = ("cat", "coffee", "noise")
+HEAD_SCALE, HEAD_AT = 0.85, (582, 330)   # full_body: the astronaut photo's scale and top-left corner
+
+
+def grace_hopper() -> np.ndarray:
+    with matplotlib.cbook.get_sample_data("grace_hopper.jpg") as f:
+        return np.asarray(Image.open(f).convert("RGB"))          # (600, 512, 3)
+
+
+def scaled(img: np.ndarray, k: float) -> np.ndarray:
+    size = (round(img.shape[1] * k), round(img.shape[0] * k))
+    return cv2.resize(img, size, interpolation=cv2.INTER_AREA if k < 1 else cv2.INTER_CUBIC)
+
+
+def group() -> np.ndarray:
+    """Grace Hopper at full size beside the astronaut at 0.8: two faces, Hopper's the larger."""
+    big, small = grace_hopper(), scaled(data.astronaut(), 0.8)   # faces ~183 and ~74 px wide
+    canvas = np.full((big.shape[0], big.shape[1] + small.shape[1] + 40, 3), (180, 175, 165), np.uint8)
+    canvas[:, : big.shape[1]] = big
+    top = big.shape[0] - small.shape[0] - 60
+    canvas[top: top + small.shape[0], big.shape[1] + 40:] = small
+    return canvas
+
+
+def full_body() -> np.ndarray:
+    """(2400, 1600) canvas: a drawn body and legs on a floor/wall backdrop, the astronaut's head
+    and shoulders blended on top with its face ~80 px wide (about 3 % of the image height)."""
+    rng = np.random.default_rng(1)
+    h, w = 2400, 1600
+    wall = np.linspace(200, 150, h, dtype=np.float32)[:, None, None] * np.array([1.0, 0.97, 0.9], np.float32)
+    canvas = np.broadcast_to(wall, (h, w, 3)).copy()
+    canvas[1900:] = (110, 95, 80)                                            # floor
+    canvas += rng.normal(0, 4, canvas.shape).astype(np.float32)
+    body = np.array([[660, 620], [940, 620], [1010, 1300], [590, 1300]], np.int32)  # torso
+    cv2.fillPoly(canvas, [body], (40, 45, 70))
+    cv2.fillPoly(canvas, [np.array([[600, 1290], [790, 1290], [760, 2050], [640, 2050]], np.int32)], (50, 50, 60))
+    cv2.fillPoly(canvas, [np.array([[810, 1290], [1000, 1290], [960, 2050], [840, 2050]], np.int32)], (50, 50, 60))
+    cv2.line(canvas, (670, 640), (540, 1250), (40, 45, 70), 70)              # arms
+    cv2.line(canvas, (930, 640), (1060, 1250), (40, 45, 70), 70)
+    head = scaled(data.astronaut(), HEAD_SCALE).astype(np.float32)          # (435, 435), face ~78 px
+    alpha = np.zeros(head.shape[:2], np.float32)
+    cv2.ellipse(alpha, (218, 190), (150, 190), 0, 0, 360, 1.0, -1)
+    alpha = cv2.GaussianBlur(alpha, (0, 0), 12)[:, :, None]
+    x, y = HEAD_AT
+    region = canvas[y: y + head.shape[0], x: x + head.shape[1]]
+    canvas[y: y + head.shape[0], x: x + head.shape[1]] = region + alpha * (head - region)
+    return np.clip(canvas, 0, 255).astype(np.uint8)
+
+
+def turned() -> np.ndarray:
+    """Grace Hopper on a plane turned ~20 deg about the vertical: the right side narrower and shorter."""
+    img = grace_hopper()
+    h, w = img.shape[:2]
+    src = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
+    dst = np.float32([[0, 0], [w * 0.86, h * 0.07], [w * 0.86, h * 0.93], [0, h]])
+    warp = cv2.getPerspectiveTransform(src, dst)
+    return cv2.warpPerspective(img, warp, (w, h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+
+
+def tilted(degrees: float = 15.0) -> np.ndarray:
+    img = data.astronaut()
+    h, w = img.shape[:2]
+    rot = cv2.getRotationMatrix2D((w / 2, h / 2), degrees, 1.0)
+    return cv2.warpAffine(img, rot, (w, h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
+
+
+def drawing() -> np.ndarray:
+    """A flat cv2 cartoon: hair, skin oval, eye whites and irises, brows, nose, lips."""
+    img = np.full((512, 512, 3), (120, 170, 210), np.uint8)
+    cv2.ellipse(img, (256, 230), (165, 190), 0, 180, 360, (70, 45, 30), -1)          # hair
+    cv2.rectangle(img, (330, 380), (182, 512), (225, 185, 160), -1)                  # neck
+    cv2.ellipse(img, (256, 270), (130, 165), 0, 0, 360, (235, 195, 170), -1)         # face
+    for cx in (205, 307):
+        cv2.ellipse(img, (cx, 250), (30, 16), 0, 0, 360, (255, 255, 255), -1)
+        cv2.circle(img, (cx, 250), 12, (70, 110, 60), -1)
+        cv2.circle(img, (cx, 250), 5, (10, 10, 10), -1)
+        cv2.ellipse(img, (cx, 250), (30, 16), 0, 180, 360, (40, 25, 20), 3)        # lash line
+        cv2.ellipse(img, (cx, 212), (34, 9), 0, 180, 360, (60, 40, 25), 6)         # brow
+    cv2.line(img, (256, 265), (246, 320), (190, 140, 120), 3)
+    cv2.line(img, (246, 320), (262, 325), (190, 140, 120), 3)
+    cv2.ellipse(img, (256, 365), (42, 12), 0, 0, 180, (180, 80, 80), -1)             # lower lip
+    cv2.ellipse(img, (256, 363), (42, 8), 0, 180, 360, (170, 70, 75), -1)            # upper lip
+    cv2.line(img, (214, 363), (298, 363), (110, 40, 40), 2)
+    return cv2.GaussianBlur(img, (3, 3), 0)
+
+
+def _landmarks(img: np.ndarray) -> np.ndarray:
+    with FaceFinder() as finder:
+        return finder.find(img)[0]
+
+
+def glasses(img: np.ndarray | None = None) -> np.ndarray:
+    """Dark-rimmed glasses with white lens highlights, drawn at the face mesh's eyes (astronaut;
+    grace_hopper wears real ones)."""
+    img = data.astronaut().copy() if img is None else img.copy()
+    lm = _landmarks(img)
+    right, left = eye_centres(lm)
+    d = float(np.linalg.norm(left - right))
+    rim = max(2, round(d * 0.06))
+    for c in (right, left):
+        centre = tuple(np.round(c + (0, d * 0.05)).astype(int))
+        axes = (round(d * 0.42), round(d * 0.3))
+        lens = img.copy()
+        cv2.ellipse(lens, centre, axes, 0, 0, 360, (200, 215, 225), -1)
+        mask = np.zeros(img.shape[:2], np.uint8)
+        cv2.ellipse(mask, centre, axes, 0, 0, 360, 1, -1)
+        img[mask > 0] = (0.85 * img + 0.15 * lens)[mask > 0].astype(np.uint8)       # tinted lens
+        cv2.ellipse(img, centre, axes, 0, 0, 360, (25, 20, 20), rim, cv2.LINE_AA)
+        hx, hy = centre[0] - axes[0] // 2, centre[1] - axes[1] // 2
+        cv2.line(img, (hx, hy + axes[1] // 3), (hx + axes[0] // 3, hy), (250, 250, 250), max(1, rim // 2), cv2.LINE_AA)
+    bridge = [tuple(np.round(p).astype(int)) for p in (right + (d * 0.42, 0), left - (d * 0.42, 0))]
+    cv2.line(img, *bridge, (25, 20, 20), rim, cv2.LINE_AA)
+    return img
+
+
+def beard(img: np.ndarray | None = None) -> np.ndarray:
+    """A dark, textured full beard and moustache: the face oval below the nose, lips left bare."""
+    img = data.astronaut().copy() if img is None else img.copy()
+    lm = _landmarks(img)
+    oval = lm[FACE_OVAL, :2]
+    below = oval[oval[:, 1] > lm[NOSE_TIP, 1] - 0.1 * (lm[CHIN, 1] - lm[NOSE_TIP, 1])]
+    centre = below.mean(axis=0)
+    below = below[np.argsort(np.arctan2(below[:, 1] - centre[1], below[:, 0] - centre[0]))]
+    mask = np.zeros(img.shape[:2], np.float32)
+    cv2.fillPoly(mask, [np.round(below).astype(np.int32)], 1.0)
+    cv2.fillPoly(mask, [np.round(lm[LIPS_OUTER, :2]).astype(np.int32)], 0.0)
+    mask = cv2.GaussianBlur(mask, (0, 0), 1.5)[:, :, None]
+    rng = np.random.default_rng(2)
+    strands = cv2.GaussianBlur(rng.normal(0, 1, img.shape[:2]).astype(np.float32), (0, 0), 0.6)
+    colour = np.array([50, 35, 25], np.float32) + 40 * strands[:, :, None]
+    return np.clip(img + 0.92 * mask * (colour - img), 0, 255).astype(np.uint8)
+
+
+def cases() -> dict[str, np.ndarray]:
+    """name -> (H, W, 3) uint8 RGB: every case above, the real photos and the no-face images."""
+    rng = np.random.default_rng(3)
+    return {
+        "astronaut": data.astronaut(),
+        "grace_hopper": grace_hopper(),
+        "camera": np.repeat(data.camera()[:, :, None], 3, axis=2),
+        "bundled": load_image(asset("portrait.png")),
+        "group": group(),
+        "full_body": full_body(),
+        "turned": turned(),
+        "mirrored": np.ascontiguousarray(data.astronaut()[:, ::-1]),
+        "tilted": tilted(),
+        "drawing": drawing(),
+        "glasses": glasses(),
+        "beard": beard(),
+        "cat": data.chelsea(),
+        "coffee": data.coffee(),
+        "noise": rng.integers(0, 256, (480, 640, 3), dtype=np.uint8),
+        "tiny": rng.integers(0, 256, (8, 8, 3), dtype=np.uint8),
+    }
+
+
+EYES = np.concatenate([RIGHT_EYE, LEFT_EYE])   # re-exported for tests measuring the eye line
