@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import av
 import numpy as np
 
 from avatar.core.audio_io import CHUNK_SAMPLES, SAMPLE_RATE, Rechunker, StreamResampler, load_audio, to_int16
@@ -133,6 +134,43 @@ def file_source(path: str, now: Callable[[], float], loop: bool = False,
     return ClipPlayer(next_clip, now, fill_silence=fill_silence)
 
 
+# Inputs longer than this get a warning when they are queued: they play in real time, and are
+# decoded into memory whole (about 64 kB per second of audio).
+LONG_INPUT_S = 600.0
+
+
+def probe_audio(path: str | Path) -> float:
+    """Seconds of audio in ``path``, checked by decoding its first audio frame (cheap even for
+    hours of audio); InputError with the reason for a missing, empty or non-audio file."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"no such file: {p}" if not p.exists() else f"{p} is not a regular file")
+    if p.stat().st_size == 0:
+        raise InputError(f"{p} is empty (0 bytes)")
+    try:
+        with av.open(str(p)) as container:
+            if not container.streams.audio:
+                raise InputError(f"{p} has no audio stream")
+            stream = container.streams.audio[0]
+            first = next(container.decode(stream), None)
+            if first is None:
+                raise InputError(f"{p} holds no decodable audio")
+            if stream.duration is not None and stream.time_base is not None:
+                return float(stream.duration * stream.time_base)
+            return (container.duration or 0) / av.time_base
+    except (av.FFmpegError, UnicodeDecodeError, ValueError) as err:
+        raise InputError(f"{p} is not a readable audio file: {_one_line(err)}") from None
+
+
+def format_length(seconds: float) -> str:
+    """12.3 s, or 1:02:03 for long inputs."""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    m, s = divmod(int(round(seconds)), 60)
+    h, m = divmod(m, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
 class DirectoryQueue:
     """Audio files dropped into a directory, taken in name order, moved to ``done/`` once played.
 
@@ -250,6 +288,18 @@ class MicSource:
 
     def close(self) -> None:
         self._stream.close()
+
+
+def check_input_device(device: int | str | None) -> str:
+    """The name of the PortAudio input ``device`` (None = the default); AvatarError if there is none."""
+    try:
+        import sounddevice as sd
+    except OSError as err:          # the PortAudio library itself is missing
+        raise AvatarError(f"no sound system: {_one_line(err)}") from None
+    try:
+        return sd.query_devices(device, "input")["name"]
+    except (sd.PortAudioError, ValueError) as err:
+        raise AvatarError(f"microphone {_device_label(device)} unavailable: {_one_line(err)}") from None
 
 
 def parse_device(spec: str) -> int | str | None:

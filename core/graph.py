@@ -1,12 +1,35 @@
-"""Which nodes make up the avatar graph, and with which overrides.
+"""Which nodes make up the avatar graph, with which parameters, under which namespace, and
+how they are supervised.
 
 Shared by ``launch/avatar.launch.py`` (real ROS installs) and ``avatar launch``
-(pip installs), so that both start the same nodes from the same YAML.
+(pip installs), so that both start the same nodes from the same YAML with the
+same restart policy.
 """
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
+
+from avatar.core.errors import InputError
+
 DISPLAY_MODES = ("window", "web", "none")
+
+# Restart policy of both launchers (launch_ros: respawn_delay, respawn_max_retries). `avatar
+# launch` doubles the delay after each restart, up to RESPAWN_MAX_DELAY_S.
+RESPAWN_DELAY_S = 2.0
+MAX_RESPAWNS = 5
+RESPAWN_MAX_DELAY_S = 30.0
+
+# Every topic the nodes use, by its absolute name. The nodes name them absolutely, which a
+# namespace does not move, so a namespaced graph remaps each one (/avatar/x -> /NAME/avatar/x).
+# /diagnostics stays global: aggregators read it, and hardware_id names the node's namespace.
+GRAPH_TOPICS = ("/avatar/image", "/avatar/image/compressed", "/avatar/face_motion", "/avatar/speech/audio",
+                "/avatar/user/audio", "/avatar/state", "/avatar/expression", "/avatar/expression/set",
+                "/robot_face/expression", "/robot_face/look_at")
+IMAGE_TOPIC = "/avatar/image"
+
+_NAMESPACE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(/[A-Za-z_][A-Za-z0-9_]*)*")
 
 
 @dataclass(frozen=True)
@@ -18,6 +41,8 @@ class GraphOptions:
     display: str = "none"     # window | web | none
     record: str = ""          # output .mp4 or .mcap ("" = no recorder)
     portrait: str = ""        # reference image ("" = config default / bundled portrait)
+    overwrite: bool = False   # the recorder may replace an existing file
+    namespace: str = ""       # run the graph under /NAME ("" = the root namespace)
 
 
 @dataclass(frozen=True)
@@ -51,5 +76,47 @@ def plan_graph(opts: GraphOptions) -> list[NodeSpec]:
         nodes.append(NodeSpec("face_display", "face_display", {"mode": opts.display}))
     if opts.record:
         fmt = "mcap" if opts.record.endswith(".mcap") else "mp4"
-        nodes.append(NodeSpec("recorder", "recorder", {"path": opts.record, "format": fmt}))
+        recorder = {"path": opts.record, "format": fmt} | ({"overwrite": True} if opts.overwrite else {})
+        nodes.append(NodeSpec("recorder", "recorder", recorder))
     return nodes
+
+
+def check_namespace(namespace: str) -> str:
+    """``NAME`` or ``/NAME`` (segments of letters, digits, _) -> ``NAME``; "" stays ""."""
+    name = namespace.strip().strip("/")
+    if name and not _NAMESPACE.fullmatch(name):
+        raise InputError(f"namespace {namespace!r}: use letters, digits and _ (not first), segments split by /")
+    return name
+
+
+def namespaced(topic: str, namespace: str) -> str:
+    """Where an absolute topic lives in a graph under ``namespace``."""
+    name = check_namespace(namespace)
+    return f"/{name}{topic}" if name else topic
+
+
+def namespace_remaps(namespace: str) -> list[tuple[str, str]]:
+    """(from, to) remappings that move every graph topic under /``namespace``; none for ""."""
+    if not check_namespace(namespace):
+        return []
+    return [(topic, namespaced(topic, namespace)) for topic in GRAPH_TOPICS]
+
+
+def load_config(config: Path) -> dict:
+    """The parameter YAML as {node name: {param: value}} (plus "/**" if present)."""
+    try:
+        doc = yaml.safe_load(Path(config).read_text()) or {}
+    except (OSError, yaml.YAMLError) as err:
+        raise InputError(f"cannot read parameter file {config}: {err}") from None
+    if not isinstance(doc, dict) or not all(isinstance(v, dict) and "ros__parameters" in v for v in doc.values()):
+        raise InputError(f"{config} is not ROS 2 parameter YAML (node: ros__parameters: ...)")
+    return {name: dict(section["ros__parameters"] or {}) for name, section in doc.items()}
+
+
+def node_parameters(config: Path, spec: NodeSpec) -> dict:
+    """One node's parameters: the YAML's "/**" section, its own section, then the overrides.
+
+    Given to the node as a dict (applied as "/**"), because a plain ``vad_state:`` key in a
+    parameter file does not match a node that runs under a namespace (/NAME/vad_state)."""
+    doc = load_config(config)
+    return doc.get("/**", {}) | doc.get(spec.name, {}) | dict(spec.overrides)

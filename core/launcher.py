@@ -1,101 +1,227 @@
-"""Run the node graph as child processes, without the ROS launch system.
+"""Run the node graph as supervised child processes, without the ROS launch system.
 
 ``launch``/``launch_ros`` are not installable from PyPI, so pip users get this
-small supervisor instead. Each node is a separate process started exactly as
-``ros2 run`` would (same module, same params file, remapped node name); the
-YAML written here only adds the command-line overrides on top of the config.
+small supervisor instead. Each node is a separate process started as ``ros2 run``
+would (same module, remapped node name, namespace), with its parameters (the
+YAML's section plus the command-line overrides) in a file of its own.
+
+Supervision, like launch's ``respawn``: a node that dies after start-up is
+restarted after a delay that doubles each time (up to a cap), with an ERROR line
+naming it and its exit code; after ``max_respawns`` restarts in a row the graph
+is stopped. A node that fails during start-up (before it announced itself ready)
+stops the whole graph: ``start()`` raises :class:`StartupError` with its reason.
 """
 import os
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
 import yaml
 
-from avatar.core.errors import InputError
-from avatar.core.graph import NodeSpec
+from avatar.core.errors import AvatarError, InputError
+from avatar.core.graph import (MAX_RESPAWNS, RESPAWN_DELAY_S, RESPAWN_MAX_DELAY_S, NodeSpec, check_namespace,
+                               namespace_remaps, node_parameters)
+
+# A node that ran this long since its last (re)start is healthy again: its restart count resets.
+STABLE_S = 60.0
 
 
-def _write_overrides(specs: list[NodeSpec], directory: Path) -> Path:
-    doc = {s.name: {"ros__parameters": dict(s.overrides)} for s in specs if s.overrides}
-    path = directory / "overrides.yaml"
-    path.write_text(yaml.safe_dump(doc))
-    return path
+class StartupError(AvatarError):
+    """A node could not start: the graph was stopped."""
 
 
-def node_command(spec: NodeSpec, config: Path, overrides: Path, python: str = sys.executable) -> list[str]:
-    return [python, "-m", f"avatar.nodes.{spec.executable}", "--ros-args",
-            "-r", f"__node:={spec.name}", "--params-file", str(config), "--params-file", str(overrides)]
+def node_command(spec: NodeSpec, params: Path, namespace: str = "", python: str = sys.executable) -> list[str]:
+    cmd = [python, "-m", f"avatar.nodes.{spec.executable}", "--ros-args", "-r", f"__node:={spec.name}"]
+    if check_namespace(namespace):
+        cmd += ["-r", f"__ns:=/{check_namespace(namespace)}"]
+        for src, dst in namespace_remaps(namespace):
+            cmd += ["-r", f"{src}:={dst}"]
+    return cmd + ["--params-file", str(params)]
+
+
+def _signal_name(code: int) -> str:
+    """ " (SIGKILL)" for a negative return code (killed by a signal), else ""."""
+    if code < 0:
+        try:
+            return f" ({signal.Signals(-code).name})"
+        except ValueError:
+            return ""
+    return ""
+
+
+class _Child:
+    """One node process, its restarts, and the tail of its stderr (passed through to ours)."""
+
+    def __init__(self, spec: NodeSpec, cmd: list[str], env: dict):
+        self.spec, self.cmd, self.env = spec, cmd, env
+        self.proc: subprocess.Popen | None = None
+        self.started_at = 0.0
+        self.restarts = 0                 # restarts in a row (reset once it ran STABLE_S)
+        self.total_restarts = 0
+        self.restart_at: float | None = None
+        self.tail: deque[str] = deque(maxlen=20)
+        self.done = False                 # exited on its own with code 0: not restarted
+
+    def spawn(self) -> int:
+        self.tail.clear()                 # a new life: the last one's words no longer explain anything
+        self.proc = subprocess.Popen(self.cmd, env=self.env, stderr=subprocess.PIPE)
+        self.started_at = time.monotonic()
+        self.restart_at = None
+        threading.Thread(target=self._forward, args=(self.proc.stderr,), daemon=True,
+                         name=f"stderr-{self.spec.name}").start()
+        return self.proc.pid
+
+    def _forward(self, stream) -> None:
+        # The node's log goes on to our stderr unchanged; the last lines explain a failure.
+        for raw in stream:
+            line = raw.decode(errors="replace")
+            sys.stderr.write(line)
+            sys.stderr.flush()
+            self.tail.append(line.rstrip())
+        stream.close()
+
+    def reason(self, fallback_last: bool = True) -> str:
+        """The node's own explanation as ": <line>": its last error line, else (``fallback_last``) its
+        last line; "" when it said nothing useful (a SIGKILL leaves no word)."""
+        lines = [ln.strip() for ln in self.tail if ln.strip()]
+        errors = [ln for ln in lines if "error" in ln.lower()]
+        chosen = errors or (lines if fallback_last else [])
+        return f": {chosen[-1]}" if chosen else ""
+
+    def exited(self) -> int | None:
+        return None if self.proc is None else self.proc.poll()
 
 
 class GraphRunner:
-    """Starts every node, waits for a duration or a signal, then stops them all cleanly."""
+    """Starts every node, supervises them until a duration or a signal, then stops them all cleanly."""
 
     def __init__(self, specs: list[NodeSpec], config: Path, log: Callable[[str], None] = print,
-                 stop_timeout_s: float = 10.0, ready_timeout_s: float = 120.0):
+                 stop_timeout_s: float = 10.0, ready_timeout_s: float = 120.0, namespace: str = "",
+                 respawn_delay_s: float = RESPAWN_DELAY_S, max_respawns: int = MAX_RESPAWNS):
         if not config.is_file():
             raise InputError(f"config file not found: {config}")
-        self._specs = specs
-        self._config = config
+        if respawn_delay_s < 0 or max_respawns < 0:
+            raise InputError("the respawn delay and the restart count must not be negative")
         self._log = log
         self._stop_timeout_s = stop_timeout_s
         self._ready_timeout_s = ready_timeout_s
-        self._procs: dict[str, subprocess.Popen] = {}
+        self._respawn_delay_s, self._max_respawns = respawn_delay_s, max_respawns
         self._tmp = tempfile.TemporaryDirectory(prefix="avatar-launch-")
-        self._ready_dir = Path(self._tmp.name) / "ready"
+        tmp = Path(self._tmp.name)
+        self._ready_dir = tmp / "ready"
         self._ready_dir.mkdir()
+        env = dict(os.environ, AVATAR_READY_DIR=str(self._ready_dir), PYTHONUNBUFFERED="1")
+        self._children: dict[str, _Child] = {}
+        for spec in specs:
+            params = tmp / f"{spec.name}.yaml"
+            params.write_text(yaml.safe_dump({"/**": {"ros__parameters": node_parameters(config, spec)}}))
+            self._children[spec.name] = _Child(spec, node_command(spec, params, namespace), env)
+        self._stopped = False
+        self.failure: str | None = None   # why the graph was stopped early (a node gave up)
 
     def start(self) -> float:
         """Start the consumers, wait until they are up (model loaded, subscribed), then the audio
-        sources, so that no speech is played to a graph still loading. Returns the seconds it took."""
+        sources, so that no speech is played to a graph still loading. Returns the seconds it took.
+        A node that exits with an error before it is up stops the graph (StartupError)."""
         t0 = time.monotonic()
-        overrides = _write_overrides(self._specs, Path(self._tmp.name))
-        for group in ([s for s in self._specs if not s.source], [s for s in self._specs if s.source]):
-            for spec in group:
-                cmd = node_command(spec, self._config, overrides)
-                env = dict(os.environ, AVATAR_READY_DIR=str(self._ready_dir))
-                self._procs[spec.name] = subprocess.Popen(cmd, env=env)
-                self._log(f"[launch] started {spec.name} (pid {self._procs[spec.name].pid})")
-            self._wait_ready([s.name for s in group])
+        children = list(self._children.values())
+        for group in ([c for c in children if not c.spec.source], [c for c in children if c.spec.source]):
+            for child in group:
+                pid = child.spawn()
+                self._log(f"[launch] started {child.spec.name} (pid {pid})")
+            failed = self._wait_ready(group)
+            if failed is not None:
+                message = (f"{failed.spec.name} could not start (exit code {failed.proc.returncode}"
+                           f"{_signal_name(failed.proc.returncode)}){failed.reason()}")
+                self._log(f"[launch] ERROR: {message}; stopping the graph")
+                self.stop()
+                raise StartupError(message)
         elapsed = time.monotonic() - t0
         self._log(f"[launch] graph up in {elapsed:.1f} s")
         return elapsed
 
-    def _wait_ready(self, names: list[str]) -> None:
-        """Until each node announced itself or exited (its exit is reported by ``wait``)."""
+    def _wait_ready(self, group: list[_Child]) -> _Child | None:
+        """Until each node announced itself; the first that exited with an error, if any."""
         deadline = time.monotonic() + self._ready_timeout_s
-        pending = set(names)
+        pending = list(group)
         while pending and time.monotonic() < deadline:
-            pending = {n for n in pending
-                       if not (self._ready_dir / n).exists() and self._procs[n].poll() is None}
+            for child in pending:
+                code = child.exited()
+                if code not in (None, 0):
+                    return child
+            pending = [c for c in pending if not (self._ready_dir / c.spec.name).exists() and c.exited() is None]
             time.sleep(0.05)  # polling marker files, not pacing data
         if pending:
-            self._log(f"[launch] still not up after {self._ready_timeout_s:.0f} s: {sorted(pending)}; going on")
+            names = sorted(c.spec.name for c in pending)
+            self._log(f"[launch] still not up after {self._ready_timeout_s:.0f} s: {names}; going on")
+        return None
 
     def wait(self, duration_s: float | None) -> None:
-        """Block until ``duration_s`` passes or every node has exited."""
+        """Supervise until ``duration_s`` passes, every node has ended cleanly, or a node used up
+        its restarts (then ``failure`` says which)."""
         deadline = None if duration_s is None else time.monotonic() + duration_s
-        reported: set[str] = set()
         while deadline is None or time.monotonic() < deadline:
-            for name, proc in self._procs.items():
-                if proc.poll() is not None and name not in reported:
-                    reported.add(name)
-                    self._log(f"[launch] {name} exited with code {proc.returncode}")
-            if len(reported) == len(self._procs):
+            for child in self._children.values():
+                self._supervise(child)
+                if self.failure is not None:
+                    return
+            if all(c.done for c in self._children.values()):
                 return
             time.sleep(0.1)  # polling child status, not pacing data
 
+    def _supervise(self, child: _Child) -> None:
+        now = time.monotonic()
+        if child.restart_at is not None:
+            if now >= child.restart_at:
+                pid = child.spawn()
+                self._log(f"[launch] restarted {child.spec.name} (pid {pid}, restart {child.restarts} "
+                          f"of {self._max_respawns})")
+            return
+        code = child.exited()
+        if code is None or child.done:
+            if code is None and child.restarts and now - child.started_at > STABLE_S:
+                child.restarts = 0
+            return
+        name = child.spec.name
+        if code == 0:
+            # A node that ends on its own with 0 meant to (a display window closed): not restarted.
+            child.done = True
+            self._log(f"[launch] {name} exited cleanly (code 0); not restarted")
+            return
+        if child.restarts >= self._max_respawns:
+            self.failure = (f"{name} exited with code {code}{_signal_name(code)} after {child.restarts} "
+                            f"restart(s) in a row; giving up{child.reason(False)}")
+            self._log(f"[launch] ERROR: {self.failure}; stopping the graph")
+            return
+        delay = min(self._respawn_delay_s * 2 ** child.restarts, RESPAWN_MAX_DELAY_S)
+        child.restarts += 1
+        child.total_restarts += 1
+        child.restart_at = now + delay
+        self._log(f"[launch] ERROR: {name} exited with code {code}{_signal_name(code)}{child.reason(False)}; "
+                  f"restarting in {delay:.1f} s (restart {child.restarts} of {self._max_respawns})")
+
+    @property
+    def restarts(self) -> dict[str, int]:
+        return {name: c.total_restarts for name, c in self._children.items() if c.total_restarts}
+
     def stop(self) -> dict[str, int]:
-        """SIGINT every live node (rclpy shuts down cleanly on it), escalate on timeout."""
-        for proc in self._procs.values():
+        """SIGINT every live node (rclpy shuts down cleanly on it), escalate on timeout. Returns the
+        exit codes of the nodes that were running (the others were reported as they ended)."""
+        if self._stopped:
+            return {}
+        self._stopped = True
+        live = {n: c.proc for n, c in self._children.items() if c.proc is not None and c.proc.poll() is None}
+        for proc in live.values():
             if proc.poll() is None:
                 proc.send_signal(signal.SIGINT)
         codes = {}
-        for name, proc in self._procs.items():
+        for name, proc in live.items():
             try:
                 proc.wait(timeout=self._stop_timeout_s)
             except subprocess.TimeoutExpired:

@@ -16,6 +16,11 @@ import numpy as np
 from avatar.core.errors import InputError
 
 
+# Crash-safe MP4: a fragment (moof + mdat) is written at every keyframe, the header (moov) holds no
+# sample table, and packets go to the file at once. A process killed mid-write leaves a file that
+# plays up to the last complete fragment.
+FRAGMENTED_MOVFLAGS = "frag_keyframe+empty_moov+delay_moov+default_base_moof"
+
 _CHANNELS = {"rgb8": 3, "bgr8": 3, "rgba8": 4, "bgra8": 4, "mono8": 1}
 
 
@@ -59,10 +64,14 @@ class Mp4Writer:
 
     A writer closed before any frame was written leaves no file: an MP4
     without video samples is not playable.
+
+    ``fragmented=True`` writes a fragmented MP4 with a keyframe every second: if the
+    process dies (SIGKILL, power loss) the file still plays, up to about a second
+    before the end. Players and PyAV read it like any MP4.
     """
 
     def __init__(self, path: str, width: int, height: int, fps: int = 25, sample_rate: int = 16000,
-                 crf: int = 18, preset: str = "veryfast", audio_bitrate: int = 64000):
+                 crf: int = 18, preset: str = "veryfast", audio_bitrate: int = 64000, fragmented: bool = False):
         if width <= 0 or height <= 0 or width % 2 or height % 2:
             # yuv420p subsamples chroma by 2 in both directions.
             raise InputError(f"video size must be positive and even, got {width}x{height}")
@@ -78,8 +87,9 @@ class Mp4Writer:
         # PyAV opens the file only at the first packet: check now, not mid-recording.
         if not os.path.isdir(parent) or not os.access(parent, os.W_OK):
             raise InputError(f"cannot write {self.path}: {parent} is not a writable directory")
+        options = {"movflags": FRAGMENTED_MOVFLAGS, "flush_packets": "1"} if fragmented else {}
         try:
-            self._container = av.open(self.path, mode="w", format="mp4")
+            self._container = av.open(self.path, mode="w", format="mp4", options=options)
         except (OSError, av.FFmpegError) as err:
             raise InputError(f"cannot write {self.path}: {err}") from err
         self._video = self._container.add_stream("libx264", rate=self.fps)
@@ -87,7 +97,11 @@ class Mp4Writer:
         self._video.pix_fmt = "yuv420p"
         # zerolatency: no B-frames or lookahead, so every write_frame() produces its packet
         # promptly and an interrupted recording loses at most a frame or two of delay.
-        self._video.options = {"crf": str(crf), "preset": preset, "tune": "zerolatency"}
+        video_options = {"crf": str(crf), "preset": preset, "tune": "zerolatency"}
+        if fragmented:
+            # One fragment per keyframe: a keyframe every second bounds what a crash loses.
+            video_options.update(g=str(self.fps), keyint_min=str(self.fps))
+        self._video.options = video_options
         self._audio = self._container.add_stream("aac", rate=self.sample_rate, layout="mono")
         self._audio.bit_rate = audio_bitrate
 

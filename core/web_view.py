@@ -11,7 +11,14 @@ the host's speaker (face_display's AudioOutput), not in the browser.
 
 The view is a :class:`~avatar.core.av_sync.Presenter` sink: ``show(jpeg)`` is
 called when a frame is due and every connected client gets it at once.
+
+Exposure: it has no authentication, so binding anything but a loopback address
+needs ``allow_remote`` (else AvatarError at start). Requests whose Host header
+names something other than the bound address, localhost or 127.0.0.1 get 403, so
+a web page on another site cannot reach it by DNS rebinding (an IP literal is not
+rebindable, so any is accepted when bound to all interfaces).
 """
+import ipaddress
 import json
 import threading
 from collections.abc import Callable
@@ -24,6 +31,52 @@ from avatar.core.jpeg_encoder import encode_jpeg  # noqa: F401 - face_display an
 
 PAGE = Path(__file__).with_name("web") / "index.html"
 BOUNDARY = "avatarframe"
+
+
+LOCAL_NAMES = ("localhost", "127.0.0.1", "::1")
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False        # a host name other than localhost may resolve anywhere
+
+
+def check_exposure(host: str, allow_remote: bool) -> bool:
+    """Whether serving on ``host`` exposes the view beyond this machine; AvatarError if it would
+    and ``allow_remote`` is false."""
+    if is_loopback(host):
+        return False
+    if not allow_remote:
+        raise AvatarError(f"web view host {host!r} is reachable from the network and has no authentication; "
+                          "set allow_remote:=true to serve on it anyway, or use 127.0.0.1")
+    return True
+
+
+def _host_of(header: str) -> str:
+    """The host part of a Host header: "[::1]:8080" -> "::1", "example.com:80" -> "example.com"."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        return header[1:].split("]", 1)[0]
+    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+
+
+def host_allowed(header: str | None, bound: str) -> bool:
+    """Whether a request's Host header (any port) names this server: the bound address,
+    localhost/127.0.0.1, or, when bound to all interfaces, any IP address literal."""
+    if not header:
+        return False
+    host = _host_of(header)
+    if host in LOCAL_NAMES or host == bound.lower():
+        return True
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return bound in ("0.0.0.0", "::", "")
 
 
 class LatestFrame:
@@ -56,7 +109,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         path = self.path.split("?", 1)[0]
-        if path in ("/", "/index.html"):
+        if not host_allowed(self.headers.get("Host"), self.server.bound_host):
+            self._send(HTTPStatus.FORBIDDEN, "text/plain", b"forbidden: unexpected Host header\n")
+        elif path in ("/", "/index.html"):
             self._send(HTTPStatus.OK, "text/html; charset=utf-8", PAGE.read_bytes())
         elif path == "/status.json":
             self._send(HTTPStatus.OK, "application/json", json.dumps(self.server.status_fn()).encode())
@@ -101,12 +156,14 @@ class _Server(ThreadingHTTPServer):
     def __init__(self, addr, latest: LatestFrame, status_fn: Callable[[], dict]):
         super().__init__(addr, _Handler)
         self.latest, self.status_fn = latest, status_fn
+        self.bound_host = addr[0]
 
 
 class WebView:
     """HTTP server on its own thread; also a Presenter sink (payload = JPEG bytes)."""
 
-    def __init__(self, host: str, port: int, status_fn: Callable[[], dict]):
+    def __init__(self, host: str, port: int, status_fn: Callable[[], dict], allow_remote: bool = False):
+        self.remote = check_exposure(host, allow_remote)
         self.latest = LatestFrame()
         try:
             self._server = _Server((host, port), self.latest, status_fn)
@@ -119,6 +176,10 @@ class WebView:
     def url(self) -> str:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}/"
+
+    @property
+    def port(self) -> int:
+        return self._server.server_address[1]
 
     # Presenter sink
     def open(self) -> None:

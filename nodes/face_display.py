@@ -8,12 +8,13 @@ from sensor_msgs.msg import Image
 from avatar.core.audio_io import StreamResampler
 from avatar.core.av_sync import (AudioBuffer, AudioOutput, DelayController, FrameQueue, PlayoutClock,
                                  PlayoutConfig, Presenter)
+from avatar.core.diagnostics import ERROR, OK, WARN
 from avatar.core.media import rgb_from_image
 from avatar.core.web_view import WebView, encode_jpeg
 from avatar.core.window_view import WindowConfig, WindowSink, check_display
 from avatar.msg import AudioChunk, AvatarState
 from avatar.nodes.audio_msg import from_stamp, msg_to_mono
-from avatar.nodes.toolkit import AUDIO_RELIABILITY, QOS, AvatarNode, Param, run_node
+from avatar.nodes.toolkit import AUDIO_RELIABILITY, MAX_CHUNK, QOS, AvatarNode, Param, run_node
 
 STATE_NAMES = {AvatarState.IDLE: "idle", AvatarState.LISTENING: "listening", AvatarState.SPEAKING: "speaking"}
 
@@ -21,9 +22,14 @@ STATE_NAMES = {AvatarState.IDLE: "idle", AvatarState.LISTENING: "listening", Ava
 class FaceDisplay(AvatarNode):
     PARAMS = (
         AUDIO_RELIABILITY,
+        MAX_CHUNK,
         Param("mode", "window", "where the face is shown", choices=("window", "web", "none"), read_only=True),
         Param("host", "127.0.0.1", "web mode: address to serve on (0.0.0.0 exposes it to the network)",
               read_only=True),
+        Param("allow_remote", False, "web mode: allow a host that is not loopback (the view has no "
+              "authentication: anyone who reaches the address sees the face)", read_only=True),
+        Param("stale_frames_s", 3.0, "no frame for this long is an ERROR in /diagnostics and the web page",
+              range=(0.5, 600.0)),
         Param("port", 8080, "web mode: HTTP port (0 = any free port, logged)", range=(0, 65535), read_only=True),
         Param("jpeg_quality", 85, "web mode: JPEG quality of the MJPEG stream", range=(10, 100)),
         Param("fullscreen", True, "window mode: fullscreen (else an 800x600 window)", read_only=True),
@@ -44,6 +50,7 @@ class FaceDisplay(AvatarNode):
         self.audio_buffer = AudioBuffer(self.cfg.sample_rate, self.cfg.audio_buffer_s)
         self._resampler = StreamResampler(self.cfg.sample_rate)
         self.state_name = "unknown"
+        self._last_frame_at: float | None = None      # time.monotonic() of the newest frame
         self.web: WebView | None = None
         self.presenter: Presenter | None = None
         self.audio_out: AudioOutput | None = None
@@ -52,9 +59,14 @@ class FaceDisplay(AvatarNode):
             self.presenter = Presenter(self.clock, self.frames, WindowSink(
                 WindowConfig(fullscreen=self.param("fullscreen"))), self.diag)
         elif mode == "web":
-            self.web = WebView(self.param("host"), self.param("port"), self.status)
+            self.web = WebView(self.param("host"), self.param("port"), self.status, self.param("allow_remote"))
             self.presenter = Presenter(self.clock, self.frames, self.web, self.diag)
-            self.get_logger().info(f"web view on {self.web.url}")
+            if self.web.remote:
+                self.get_logger().warning(
+                    f"web view on {self.web.url} is open to anyone who can reach {self.param('host')} "
+                    f"port {self.web.port} (no authentication; allow_remote is true)")
+            else:
+                self.get_logger().info(f"web view on {self.web.url}")
         if self.param("audio"):
             self._start_audio()
         self.subscribe(Image, "/avatar/image", self.on_image, QOS.image)
@@ -86,6 +98,7 @@ class FaceDisplay(AvatarNode):
 
     # -- callbacks ------------------------------------------------------------
     def on_image(self, msg: Image) -> None:
+        self._last_frame_at = time.monotonic()
         stamp = from_stamp(msg.header.stamp)
         self._observe_latency(time.time() - stamp, "frame")
         if self.presenter is None:
@@ -96,6 +109,7 @@ class FaceDisplay(AvatarNode):
         self.frames.push(stamp, payload)
 
     def on_audio(self, msg: AudioChunk) -> None:
+        self.check_chunk(msg)
         mono, rate, stamp = msg_to_mono(msg)
         mono = self._resampler.push(mono, rate)       # any rate; stateful, so no clicks between chunks
         self._observe_latency(time.time() - stamp, "audio")
@@ -119,19 +133,34 @@ class FaceDisplay(AvatarNode):
         self.diag.set("audio_device", self.audio_out.device_name if self.audio_out else "none")
         if self.audio_out is not None:
             self.diag.set("audio_resyncs", self.audio_out.resyncs)
+        self._check_frames()
         if self.presenter is not None and not self.presenter.running:
             reason = self.presenter.error or "window closed"
             self.get_logger().info(f"display stopped ({reason}); shutting down")
             self.context.try_shutdown()
 
+    def _check_frames(self) -> None:
+        """/diagnostics level: ERROR when the frames stopped (the generator died or hangs)."""
+        if self._last_frame_at is None:
+            self.diag.status(WARN, "no frames yet")
+            return
+        age = time.monotonic() - self._last_frame_at
+        if age > self.param("stale_frames_s"):
+            if self.diag.snapshot()[0] != ERROR:
+                self.get_logger().error(f"no frames for {age:.0f} s on {self.resolve_topic_name('/avatar/image')}")
+            self.diag.status(ERROR, f"no frames for {age:.0f} s")
+        else:
+            self.diag.status(OK, "ok")
+
     def status(self) -> dict:
         """The web page's status box."""
-        _, _, values = self.diag.snapshot()
+        level, message, values = self.diag.snapshot()
 
         def num(key: str) -> float | None:
             return float(values[key]) if key in values else None
 
-        return {"state": self.state_name, "fps": num("frames_shown_hz") or 0.0,
+        return {"level": {OK: "OK", WARN: "WARN", ERROR: "ERROR"}.get(level, "STALE"), "message": message,
+                "state": self.state_name, "fps": num("frames_shown_hz") or 0.0,
                 "latency_ms": num("frame_latency_ms_p50"), "av_offset_ms": num("av_offset_ms_p50"),
                 "delay_ms": round(self.clock.delay_s * 1000.0),
                 "audio": self.audio_out.device_name if self.audio_out else "none (no output device)"}

@@ -1,5 +1,7 @@
 """recorder: writes /avatar/image + /avatar/speech/audio to an MP4 (H.264 + AAC), or the
-image, speech and state topics to a rosbag2 MCAP bag. SIGINT/SIGTERM finish the file."""
+image, speech and state topics to a rosbag2 MCAP bag. SIGINT/SIGTERM finish the file; the MP4
+is fragmented (a fragment a second), so even a SIGKILL leaves a playable file. An existing
+file is never replaced unless ``overwrite`` is true."""
 import os
 import sys
 from pathlib import Path
@@ -10,10 +12,11 @@ from sensor_msgs.msg import Image
 from avatar.core.audio_io import StreamResampler
 from avatar.core.errors import AvatarError
 from avatar.core.media import rgb_from_image
+from avatar.core.output_file import OVERWRITE_DEFAULT, check_writable
 from avatar.core.recording import McapBag, StampedMp4Recorder, TimelineConfig, typestore_with_msgs
 from avatar.msg import AudioChunk, AvatarState
 from avatar.nodes.audio_msg import from_stamp, msg_to_mono
-from avatar.nodes.toolkit import AUDIO_RELIABILITY, QOS, AvatarNode, Param, run_node
+from avatar.nodes.toolkit import AUDIO_RELIABILITY, MAX_CHUNK, QOS, AvatarNode, Param, run_node
 
 
 
@@ -38,10 +41,12 @@ MCAP_TOPICS = {
 class Recorder(AvatarNode):
     PARAMS = (
         AUDIO_RELIABILITY,
+        MAX_CHUNK,
         Param("path", "", "output: an .mp4 file, or a rosbag2 directory for mcap", read_only=True),
         Param("format", "auto", "auto = mp4 for *.mp4 paths, else mcap", choices=("auto", "mp4", "mcap"),
               read_only=True),
-        Param("overwrite", False, "replace an existing MP4 (bags are never overwritten)", read_only=True),
+        Param("overwrite", OVERWRITE_DEFAULT, "replace an existing MP4 (bags are never overwritten)",
+              read_only=True),
         Param("fps", 25, "MP4 frame rate", range=(1, 120), read_only=True),
         Param("sample_rate", 16000, "MP4 audio sample rate (speech chunks must match)",
               range=(8000, 48000), read_only=True),
@@ -68,10 +73,10 @@ class Recorder(AvatarNode):
         self.get_logger().info(f"recording {self.format} to {self.path}")
 
     def _setup_mp4(self) -> None:
-        if os.path.exists(self.path) and not self.param("overwrite"):
-            raise AvatarError(f"recorder: {self.path} exists (set overwrite:=true to replace it)")
+        check_writable(self.path, self.param("overwrite"))
         cfg = TimelineConfig(fps=self.param("fps"), sample_rate=self.param("sample_rate"))
-        self.mp4 = StampedMp4Recorder(self.path, cfg, crf=self.param("crf"))
+        # Fragmented: what was recorded up to about a second before a crash stays playable.
+        self.mp4 = StampedMp4Recorder(self.path, cfg, crf=self.param("crf"), fragmented=True)
         self._resampler = StreamResampler(cfg.sample_rate)
         self.subscribe(Image, "/avatar/image", self.on_image, IMAGE_QOS)
         self.subscribe(AudioChunk, "/avatar/speech/audio", self.on_audio, self.audio_qos(AUDIO_QOS.depth))
@@ -99,6 +104,7 @@ class Recorder(AvatarNode):
         self.diag.tick("frames")
 
     def on_audio(self, msg: AudioChunk) -> None:
+        self.check_chunk(msg)
         mono, rate, stamp = msg_to_mono(msg)
         # Any rate is recorded at sample_rate; stateful, so no clicks between chunks.
         self.mp4.add_audio(stamp, self._resampler.push(mono, rate))

@@ -10,16 +10,26 @@ for the contract any other TTS node must follow on this topic.
 import sys
 from pathlib import Path
 
-from avatar.core.audio_sources import ChunkPump, ClipPlayer, DirectoryQueue, file_source
+from avatar.core.audio_io import SAMPLE_RATE
+from avatar.core.audio_sources import (LONG_INPUT_S, ChunkPump, ClipPlayer, DirectoryQueue, file_source,
+                                       format_length, probe_audio)
 from avatar.core.diagnostics import ERROR, OK
+from avatar.core.errors import InputError
 from avatar.msg import AudioChunk
 from avatar.nodes.audio_msg import chunk_to_msg
 from avatar.nodes.toolkit import QOS, AvatarNode, Param, run_node
 
 
 def check_source(value: str) -> str | None:
-    if value and not Path(value).exists():
+    """Refused at the door (the old value stays): a missing path, or a file that does not decode as audio."""
+    if not value or Path(value).is_dir():
+        return None
+    if not Path(value).exists():
         return f"no such file or directory: {value}"
+    try:
+        probe_audio(value)
+    except InputError as err:
+        return str(err)
     return None
 
 
@@ -50,14 +60,24 @@ class SpeechSource(AvatarNode):
             self.queue = DirectoryQueue(source, warn=self._warn)
             return ClipPlayer(self._next_queued, self._now, fill_silence=silence)
         self.queue = None
-        return file_source(source, self._now, loop=loop, fill_silence=silence)
+        player = file_source(source, self._now, loop=loop, fill_silence=silence)
+        self._log_length(Path(source).name, probe_audio(source))
+        return player
 
     def _next_queued(self):
         clip = self.queue.next_clip()
         if clip is not None:
-            self.get_logger().info(f"playing {self.queue.current}")
+            self._log_length(self.queue.current, len(clip) / SAMPLE_RATE)
         self.diag.set("played", len(self.queue.played))
         return clip
+
+    def _log_length(self, name: str, seconds: float) -> None:
+        """Every file's length, and a warning for long ones (they play in real time)."""
+        self.diag.set("current_length_s", f"{seconds:.1f}")
+        if seconds > LONG_INPUT_S:
+            self.get_logger().warning(f"playing {name}: {format_length(seconds)} long (plays in real time)")
+        else:
+            self.get_logger().info(f"playing {name} ({format_length(seconds)})")
 
     def _restart(self) -> None:
         if self._pump is not None:

@@ -9,6 +9,7 @@ import functools
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 from avatar.core.diagnostics import DiagnosticsWindow
 from avatar.core.errors import AvatarError
+from avatar.core.limits import MAX_CHUNK_RANGE_S, MAX_CHUNK_S, check_chunk_length
 
 
 def _qos(depth: int, reliable: bool = True) -> QoSProfile:
@@ -93,6 +95,11 @@ AUDIO_RELIABILITY = Param(
     read_only=True)
 
 
+MAX_CHUNK = Param(
+    "max_chunk_s", MAX_CHUNK_S,
+    "longest AudioChunk accepted, in seconds; longer ones are dropped with a warning", range=MAX_CHUNK_RANGE_S)
+
+
 class AvatarNode(Node):
     """Base class: parameters from ``PARAMS``, diagnostics, guarded callbacks."""
 
@@ -120,6 +127,11 @@ class AvatarNode(Node):
         best_effort = self.param("audio_reliability") == "best_effort"
         return _qos(depth or QOS.audio.depth, reliable=not best_effort)
 
+    def check_chunk(self, msg) -> float:
+        """An AudioChunk's duration in s; InputError (the guarded callback drops it with a throttled
+        warning) when it is longer than this node's ``max_chunk_s`` (the node lists MAX_CHUNK)."""
+        return check_chunk_length(len(msg.samples), msg.sample_rate, msg.channels, self.param("max_chunk_s"))
+
     # -- parameters ---------------------------------------------------------
     def param(self, name: str) -> Any:
         with self._values_lock:
@@ -130,7 +142,8 @@ class AvatarNode(Node):
             spec = self._specs.get(prm.name)
             if spec is None:
                 continue  # use_sim_time and friends
-            reason = spec.reject_reason(prm.value)
+            reason = spec.reject_reason(prm.value) or (self.reject_change(prm.name, prm.value)
+                                                        if self._declared else None)
             if reason:
                 self.get_logger().warning(f"rejected parameter: {reason}")
                 return SetParametersResult(successful=False, reason=reason)
@@ -148,6 +161,11 @@ class AvatarNode(Node):
 
     def on_parameters_changed(self, changed: dict[str, Any]) -> None:
         """Hook: called after validated runtime changes (not during declaration)."""
+
+    def reject_change(self, name: str, value: Any) -> str | None:
+        """Hook: a reason to refuse a runtime change that passed the declared checks (content checks
+        that need the node, e.g. decoding a new portrait); None accepts it."""
+        return None
 
     # -- robustness ---------------------------------------------------------
     def guarded(self, fn: Callable, what: str) -> Callable:
@@ -249,3 +267,22 @@ def run_node(node_class: type[AvatarNode], args: list[str] | None = None) -> int
             node.destroy_node()
         rclpy.try_shutdown()
     return 0
+
+
+def count_publishers(topic: str, wait_s: float = 2.0) -> int:
+    """Publishers on ``topic`` seen by a short-lived node of its own (e.g. another avatar graph
+    already running), waiting up to ``wait_s`` for DDS discovery to find them."""
+    from rclpy.context import Context
+    context = Context()
+    rclpy.init(context=context, args=[])
+    try:
+        node = rclpy.create_node("avatar_launch_probe", context=context, start_parameter_services=False)
+        deadline = time.monotonic() + wait_s
+        count = node.count_publishers(topic)
+        while count == 0 and time.monotonic() < deadline:
+            time.sleep(0.1)  # polling the discovery database, not pacing data
+            count = node.count_publishers(topic)
+        node.destroy_node()
+        return count
+    finally:
+        rclpy.try_shutdown(context=context)

@@ -16,7 +16,7 @@ from avatar.core.state_machine import BARGE_IN_RULES, StampAligner, State, State
 from avatar.core.vad import ChannelVad, SileroModel, VadConfig
 from avatar.msg import AudioChunk, AvatarState
 from avatar.nodes.audio_msg import msg_to_mono, to_stamp
-from avatar.nodes.toolkit import AUDIO_RELIABILITY, QOS, AvatarNode, Param, run_node
+from avatar.nodes.toolkit import AUDIO_RELIABILITY, MAX_CHUNK, QOS, AvatarNode, Param, run_node
 
 _D = VadConfig()
 _VAD_PARAMS = ("onset", "offset", "min_speech_s", "hangover_s")
@@ -27,6 +27,7 @@ STALL_S = 0.1   # a tick this late means the process was starved: drain the queu
 class VadState(AvatarNode):
     PARAMS = (
         AUDIO_RELIABILITY,
+        MAX_CHUNK,
         Param("onset", _D.onset, "speech probability that starts speech", range=(0.01, 0.99)),
         Param("offset", _D.offset, "probability below which silence is counted (<= onset)", range=(0.01, 0.99)),
         Param("min_speech_s", _D.min_speech_s, "seconds of onset evidence before speech starts", range=(0.0, 2.0)),
@@ -79,13 +80,16 @@ class VadState(AvatarNode):
         return self.get_clock().now().nanoseconds * 1e-9
 
     def _on_audio(self, channel: int, msg: AudioChunk) -> None:
+        self.check_chunk(msg)      # before decoding: an oversized chunk would stall the VAD for seconds
         mono, rate, stamp = msg_to_mono(msg)
         now = self._now()
         duration = len(mono) / rate
         stamp, shifted = self._clocks[channel].align(stamp, duration, now)
         if shifted:
+            # The aligner's offset is what it adds to the stamps (now - stamp); the stamps
+            # themselves are off by its negative (negative: behind this node's clock).
             self.get_logger().warning(
-                f"{'speech' if channel == 0 else 'user'} audio stamps are {self._clocks[channel].offset:+.2f} s "
+                f"{'speech' if channel == 0 else 'user'} audio stamps are {-self._clocks[channel].offset:+.2f} s "
                 "off this node's clock; using arrival time", throttle_duration_sec=10.0)
         t0 = time.perf_counter()
         decisions = self._vads[channel].push(mono, rate, stamp)
