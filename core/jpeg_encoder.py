@@ -13,7 +13,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from avatar.core.errors import AvatarError
+from avatar.core.errors import AvatarError, InputError
 
 JPEG_QUALITY = 85
 QUEUE_DEPTH = 2
@@ -83,3 +83,11 @@ class JpegEncoder:
             self._queue.clear()
             self._cond.notify_all()
         self._thread.join(timeout_s)
+
+
+def decode_jpeg(jpeg: bytes) -> np.ndarray:
+    """JPEG bytes -> (H, W, 3) uint8 RGB; InputError when they do not decode."""
+    bgr = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise InputError(f"{len(jpeg)} bytes are not a decodable JPEG")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)

@@ -1,26 +1,38 @@
 """face_display: shows /avatar/image in a fullscreen window or a browser page, and plays
-/avatar/speech/audio in sync with it (audio is the clock; see avatar.core.av_sync)."""
+/avatar/speech/audio in sync with it (audio is the clock; see avatar.core.av_sync).
+
+A managed node (nodes/lifecycle.py): configure opens the window or web server, the audio
+output and the subscriptions; activate shows frames and plays audio; deactivate pauses (the
+last frame stays, incoming frames and audio are dropped); cleanup closes everything.
+With ``image_transport: compressed`` it shows ``/avatar/image/compressed`` and the web view
+forwards the generator's JPEG as it is, instead of encoding every frame again."""
 import sys
 import time
 
-from sensor_msgs.msg import Image
+from rclpy.timer import Timer
+from sensor_msgs.msg import CompressedImage, Image
 
 from avatar.core.audio_io import StreamResampler
 from avatar.core.av_sync import (AudioBuffer, AudioOutput, DelayController, FrameQueue, PlayoutClock,
                                  PlayoutConfig, Presenter)
 from avatar.core.diagnostics import ERROR, OK, WARN
+from avatar.core.errors import InputError
+from avatar.core.jpeg_encoder import decode_jpeg, encode_jpeg
 from avatar.core.media import rgb_from_image
-from avatar.core.web_view import WebView, encode_jpeg
+from avatar.core.web_view import WebView
 from avatar.core.window_view import WindowConfig, WindowSink, check_display
 from avatar.msg import AudioChunk, AvatarState
 from avatar.nodes.audio_msg import from_stamp, msg_to_mono
-from avatar.nodes.toolkit import AUDIO_RELIABILITY, MAX_CHUNK, QOS, AvatarNode, Param, run_node
+from avatar.nodes.image_out import compressed_topic
+from avatar.nodes.lifecycle import AUTOSTART, AvatarLifecycleNode
+from avatar.nodes.toolkit import AUDIO_RELIABILITY, MAX_CHUNK, QOS, Param, run_node
 
 STATE_NAMES = {AvatarState.IDLE: "idle", AvatarState.LISTENING: "listening", AvatarState.SPEAKING: "speaking"}
 
 
-class FaceDisplay(AvatarNode):
+class FaceDisplay(AvatarLifecycleNode):
     PARAMS = (
+        AUTOSTART,
         AUDIO_RELIABILITY,
         MAX_CHUNK,
         Param("mode", "window", "where the face is shown", choices=("window", "web", "none"), read_only=True),
@@ -31,7 +43,10 @@ class FaceDisplay(AvatarNode):
         Param("stale_frames_s", 3.0, "no frame for this long is an ERROR in /diagnostics and the web page",
               range=(0.5, 600.0)),
         Param("port", 8080, "web mode: HTTP port (0 = any free port, logged)", range=(0, 65535), read_only=True),
-        Param("jpeg_quality", 85, "web mode: JPEG quality of the MJPEG stream", range=(10, 100)),
+        Param("jpeg_quality", 85, "web mode: JPEG quality of the MJPEG stream (raw transport)", range=(10, 100)),
+        Param("image_transport", "raw", "frames from /avatar/image (raw) or /avatar/image/compressed "
+              "(compressed: JPEG from frame_generator, served to the web view without re-encoding)",
+              choices=("raw", "compressed"), read_only=True),
         Param("fullscreen", True, "window mode: fullscreen (else an 800x600 window)", read_only=True),
         Param("audio", True, "play the speech audio through the default sound device", read_only=True),
         Param("audio_device", "", "PortAudio output device name or index; empty = default", read_only=True),
@@ -42,7 +57,6 @@ class FaceDisplay(AvatarNode):
 
     def __init__(self):
         super().__init__("face_display")
-        mode = self.param("mode")
         self.cfg = PlayoutConfig(sample_rate=self.param("sample_rate"), delay_s=self.param("delay_ms") / 1000.0)
         self.delay = DelayController(self.cfg)
         self.clock = PlayoutClock(self.delay.delay_s)
@@ -54,6 +68,10 @@ class FaceDisplay(AvatarNode):
         self.web: WebView | None = None
         self.presenter: Presenter | None = None
         self.audio_out: AudioOutput | None = None
+        self._handles: list = []                       # subscriptions and timers made by configure
+
+    def configure(self) -> None:
+        mode = self.param("mode")
         if mode == "window":
             check_display()
             self.presenter = Presenter(self.clock, self.frames, WindowSink(
@@ -69,10 +87,15 @@ class FaceDisplay(AvatarNode):
                 self.get_logger().info(f"web view on {self.web.url}")
         if self.param("audio"):
             self._start_audio()
-        self.subscribe(Image, "/avatar/image", self.on_image, QOS.image)
-        self.subscribe(AudioChunk, "/avatar/speech/audio", self.on_audio, self.audio_qos())
-        self.subscribe(AvatarState, "/avatar/state", self.on_state, QOS.state)
-        self.every(1.0, self.watch, "watch")
+        if self.param("image_transport") == "compressed":
+            frames = self.subscribe(CompressedImage, compressed_topic(self, "/avatar/image"), self.on_compressed,
+                                    QOS.image)
+        else:
+            frames = self.subscribe(Image, "/avatar/image", self.on_image, QOS.image)
+        self._handles = [frames,
+                         self.subscribe(AudioChunk, "/avatar/speech/audio", self.on_audio, self.audio_qos()),
+                         self.subscribe(AvatarState, "/avatar/state", self.on_state, QOS.state),
+                         self.every(1.0, self.watch, "watch")]
         if self.presenter is not None:
             self.presenter.start()
 
@@ -98,18 +121,38 @@ class FaceDisplay(AvatarNode):
 
     # -- callbacks ------------------------------------------------------------
     def on_image(self, msg: Image) -> None:
-        self._last_frame_at = time.monotonic()
-        stamp = from_stamp(msg.header.stamp)
-        self._observe_latency(time.time() - stamp, "frame")
-        if self.presenter is None:
+        stamp = self._frame_arrived(msg.header.stamp)
+        if stamp is None:
             return
         rgb = rgb_from_image(msg.height, msg.width, msg.encoding, msg.step, msg.data)
         # Encoded here, on arrival, so that showing a due frame costs only a socket write.
         payload = encode_jpeg(rgb, self.param("jpeg_quality")) if self.web is not None else rgb.copy()
         self.frames.push(stamp, payload)
 
+    def on_compressed(self, msg: CompressedImage) -> None:
+        if "jpeg" not in msg.format:
+            raise InputError(f"compressed format {msg.format!r} is not JPEG")
+        stamp = self._frame_arrived(msg.header.stamp)
+        if stamp is None:
+            return
+        jpeg = bytes(msg.data)
+        # The web view forwards the generator's JPEG as it is: no second encode per frame.
+        self.frames.push(stamp, jpeg if self.web is not None else decode_jpeg(jpeg))
+
+    def _frame_arrived(self, header_stamp) -> float | None:
+        """The frame's stamp in s when it should be queued for showing, else None (inactive or
+        nothing to show on); latency and liveness are tracked either way while active."""
+        if not self.active:
+            return None
+        self._last_frame_at = time.monotonic()
+        stamp = from_stamp(header_stamp)
+        self._observe_latency(time.time() - stamp, "frame")
+        return stamp if self.presenter is not None else None
+
     def on_audio(self, msg: AudioChunk) -> None:
         self.check_chunk(msg)
+        if not self.active:
+            return
         mono, rate, stamp = msg_to_mono(msg)
         mono = self._resampler.push(mono, rate)       # any rate; stateful, so no clicks between chunks
         self._observe_latency(time.time() - stamp, "audio")
@@ -141,6 +184,9 @@ class FaceDisplay(AvatarNode):
 
     def _check_frames(self) -> None:
         """/diagnostics level: ERROR when the frames stopped (the generator died or hangs)."""
+        if not self.active:
+            self.diag.status(OK, "inactive (lifecycle)")
+            return
         if self._last_frame_at is None:
             self.diag.status(WARN, "no frames yet")
             return
@@ -165,7 +211,16 @@ class FaceDisplay(AvatarNode):
                 "delay_ms": round(self.clock.delay_s * 1000.0),
                 "audio": self.audio_out.device_name if self.audio_out else "none (no output device)"}
 
-    def close(self) -> None:
+    def deactivate(self) -> None:
+        self._last_frame_at = None          # a resumed stream gets the start-up grace again
+
+    def cleanup(self) -> None:
+        for handle in self._handles:
+            if isinstance(handle, Timer):
+                self.destroy_timer(handle)
+            else:
+                self.destroy_subscription(handle)
+        self._handles = []
         _, _, v = self.diag.snapshot()
         resyncs = self.audio_out.resyncs if self.audio_out else 0
         self.get_logger().info(
@@ -178,6 +233,7 @@ class FaceDisplay(AvatarNode):
             self.web.shutdown()
         if self.audio_out is not None:
             self.audio_out.close()
+        self.web = self.presenter = self.audio_out = None
 
 
 def main(args=None):

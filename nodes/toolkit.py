@@ -220,6 +220,10 @@ class AvatarNode(Node):
         msg.header.stamp = self.get_clock().now().to_msg()
         self._diag_pub.publish(msg)
 
+    def start_up(self) -> None:
+        """Hook: called by run_node once the node is built, before spinning (lifecycle nodes
+        configure and activate themselves here when ``autostart`` is true)."""
+
     def close(self) -> None:
         """Hook: release resources and finalise outputs. Called once on shutdown."""
 
@@ -240,6 +244,7 @@ def run_node(node_class: type[AvatarNode], args: list[str] | None = None) -> int
     node = None
     try:
         node = node_class()
+        node.start_up()
         _announce_ready(node)
         # Single-threaded on purpose. Every callback sits in the node's default mutually
         # exclusive group, so extra executor threads bring no parallelism (heavy work runs in
