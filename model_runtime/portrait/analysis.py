@@ -70,7 +70,8 @@ class Portrait:
         (size, size, 3) crop -> one (H, W, 3) frame. Pixels outside the mask stay byte-identical."""
         crops = np.asarray(crops)
         if crops.shape[-3:] != (aligned.size, aligned.size, 3) or crops.dtype != np.uint8:
-            raise ValueError(f"crops must be uint8 (n, {aligned.size}, {aligned.size}, 3), got {crops.dtype} {crops.shape}")
+            raise ValueError(f"crops must be uint8 (n, {aligned.size}, {aligned.size}, 3), "
+                             f"got {crops.dtype} {crops.shape}")
         if crops.ndim == 3:
             return paste_frames(self.image, aligned.region, crops[None])[0]
         return paste_frames(self.image, aligned.region, crops)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections import OrderedDict
 
 import numpy as np
@@ -18,6 +19,7 @@ class PortraitCache:
         self.max_side = max_side
         self.size = size
         self._entries: OrderedDict[str, Portrait] = OrderedDict()
+        self._lock = threading.Lock()   # a node swaps portraits from its callback thread while the engine runs
         self.analyses = 0   # how many times analysis actually ran (a cache hit runs none)
 
     def key(self, image: np.ndarray) -> str:
@@ -28,12 +30,14 @@ class PortraitCache:
         """The analysed portrait (InputError as analyse_portrait); analyses only an unseen image."""
         check_image(image)
         key = self.key(image)
-        if key in self._entries:
-            self._entries.move_to_end(key)
-            return self._entries[key]
-        portrait = analyse_portrait(image, self.max_side)
-        self.analyses += 1
-        self._entries[key] = portrait
-        while len(self._entries) > self.size:
-            self._entries.popitem(last=False)
+        with self._lock:
+            if key in self._entries:
+                self._entries.move_to_end(key)
+                return self._entries[key]
+        portrait = analyse_portrait(image, self.max_side)   # outside the lock: hits stay instant meanwhile
+        with self._lock:
+            self.analyses += 1
+            self._entries[key] = portrait
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
         return portrait

@@ -69,7 +69,7 @@ class FaceFinder:
         return [lm for y in _starts(h, tile) for x in _starts(w, tile)
                 for lm in self._fit_scaled(image, x, y, x + tile, y + tile, DETECT_SIDE)]
 
-    def _refit(self, image: np.ndarray, lm: np.ndarray) -> np.ndarray:
+    def _refit(self, image: np.ndarray, lm: np.ndarray, windows=REFIT_JITTER[:1]) -> np.ndarray:
         """The mean of fits on windows centred on the face, slightly shifted and scaled.
 
         Independent of how the face was found, and steadier: one fit moves by a fraction of
@@ -81,7 +81,7 @@ class FaceFinder:
         size = max(x1 - x0, y1 - y0)
         centre = lm[:, :2].mean(axis=0)
         fits = []
-        for dx, dy, context in REFIT_JITTER:
+        for dx, dy, context in windows:
             half = context * size / 2
             cx, cy = (x0 + x1) / 2 + dx * size, (y0 + y1) / 2 + dy * size
             box = (max(0, int(cx - half)), max(0, int(cy - half)),
@@ -93,7 +93,8 @@ class FaceFinder:
         return np.mean(same, axis=0) if same else lm   # the windows lost it (rare, at image edges): first fit
 
     def find(self, image: np.ndarray) -> list[np.ndarray]:
-        """(H, W, 3) uint8 RGB -> list of (478, 3) float64 landmarks in image pixels, largest first."""
+        """(H, W, 3) uint8 RGB -> list of (478, 3) float64 landmarks in image pixels, largest first
+        (the largest, the one animated, averaged over all the jittered windows)."""
         h, w = image.shape[:2]
         faces = self._fit_scaled(image, 0, 0, w, h, DETECT_SIDE)
         tile = min(h, w)
@@ -102,8 +103,8 @@ class FaceFinder:
         while not faces and tile // 2 >= TILE_MIN:   # nothing yet: smaller tiles until a level finds a face
             tile //= 2
             faces = self._tiles(image, tile)
-        faces = [self._refit(image, lm) for lm in _distinct(faces)]
-        return sorted(_distinct(faces), key=face_area, reverse=True)
+        faces = sorted(_distinct([self._refit(image, lm) for lm in _distinct(faces)]), key=face_area, reverse=True)
+        return [self._refit(image, faces[0], REFIT_JITTER)] + faces[1:] if faces else []
 
 
 def _starts(length: int, tile: int) -> list[int]:
