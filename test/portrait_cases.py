@@ -15,10 +15,10 @@ from skimage import data
 from avatar.core.image_io import load_image
 from avatar.core.paths import asset
 from avatar.model_runtime.portrait import FaceFinder
-from avatar.model_runtime.portrait.landmarks import CHIN, FACE_OVAL, LIPS_OUTER, NOSE_TIP, eye_centres
+from avatar.model_runtime.portrait.landmarks import CHIN, FACE_OVAL, LIPS_INNER, LIPS_OUTER, NOSE_TIP, eye_centres
 
 FACE_CASES = ("astronaut", "grace_hopper", "bundled", "group", "full_body", "turned", "mirrored", "tilted",
-              "drawing", "glasses", "beard")
+              "drawing", "glasses", "beard", "open_mouth")
 NO_FACE_CASES = ("cat", "coffee", "noise")
 HEAD_SCALE, HEAD_AT = 0.85, (582, 330)   # full_body: the astronaut photo's scale and top-left corner
 
@@ -159,6 +159,38 @@ def beard(img: np.ndarray | None = None) -> np.ndarray:
     return np.clip(img + 0.92 * mask * (colour - img), 0, 255).astype(np.uint8)
 
 
+def open_mouth(img: np.ndarray | None = None, opening: float = 0.35) -> np.ndarray:
+    """The astronaut with her mouth open: the lower lip and chin drop (fading out below the chin)
+    and the gap becomes a dark cavity with a tongue; her upper teeth stay on the upper lip. The
+    face mesh measures the inner-lip gap at 0.38 of the mouth width (0.18 in the photo)."""
+    img = data.astronaut() if img is None else img
+    lm = _landmarks(img)
+    h, w = img.shape[:2]
+    (x0, _), (x1, _) = lm[78, :2], lm[308, :2]                 # inner mouth corners
+    half, cx = (x1 - x0) / 2, (x0 + x1) / 2
+    xs = np.arange(w, dtype=np.float32)
+    corner = int(np.flatnonzero(LIPS_INNER == 308)[0])
+    one, other = lm[LIPS_INNER[: corner + 1], :2], lm[np.append(LIPS_INNER[corner:], 78), :2]
+    upper, lower = (one, other) if one[:, 1].mean() < other[:, 1].mean() else (other, one)
+    upper, lower = upper[np.argsort(upper[:, 0])], lower[np.argsort(lower[:, 0])]   # for np.interp
+    meet = np.interp(xs, upper[:, 0], (upper[:, 1] + np.interp(upper[:, 0], lower[:, 0], lower[:, 1])) / 2)
+    u = (xs - cx) / half
+    profile = np.clip(1 - u ** 2, 0, 1) ** 0.7                  # (w,) the opening, 0 at the corners
+    below = np.arange(h, dtype=np.float32)[:, None] - meet[None, :]                  # (h, w)
+    fade = np.clip(1 - below / (1.6 * (lm[CHIN, 1] - meet.min())), 0, 1)
+    drop = opening * 2 * half * profile[None, :] * np.where(below >= 0, fade, 0)     # (h, w) pixels
+    map_x = np.broadcast_to(xs[None, :], (h, w)).astype(np.float32)
+    map_y = (np.arange(h, dtype=np.float32)[:, None] - drop).astype(np.float32)
+    out = cv2.remap(img, map_x, map_y, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
+    gap = (below >= 0) & (below < drop)
+    depth = np.where(gap, below / np.maximum(drop, 1e-3), 0)[:, :, None]
+    cavity = np.float32([110, 40, 35]) * (1 - depth) + np.float32([45, 15, 12]) * depth
+    tongue = np.clip((depth - 0.6) / 0.4, 0, 1) * np.clip(1 - 1.3 * np.abs(u), 0, 1)[None, :, None]
+    cavity = cavity * (1 - tongue) + np.float32([170, 80, 80]) * tongue
+    soft = cv2.GaussianBlur(gap.astype(np.float32), (0, 0), 0.8)[:, :, None]
+    return np.clip(out + soft * (cavity - out), 0, 255).astype(np.uint8)
+
+
 def cases() -> dict[str, np.ndarray]:
     """name -> (H, W, 3) uint8 RGB: every case above, the real photos and the no-face images."""
     rng = np.random.default_rng(3)
@@ -175,6 +207,7 @@ def cases() -> dict[str, np.ndarray]:
         "drawing": drawing(),
         "glasses": glasses(),
         "beard": beard(),
+        "open_mouth": open_mouth(),
         "cat": data.chelsea(),
         "coffee": data.coffee(),
         "noise": rng.integers(0, 256, (480, 640, 3), dtype=np.uint8),

@@ -37,6 +37,7 @@ RIGHT_EYE = _points(fmc.FACEMESH_RIGHT_EYE)   # subject's right eye (image left,
 LEFT_EYE = _points(fmc.FACEMESH_LEFT_EYE)
 FACE_OVAL = _ordered_loop(fmc.FACEMESH_FACE_OVAL, 10)  # 36 points around the face, from the forehead
 LIPS_OUTER = _ordered_loop(fmc.FACEMESH_LIPS, 61)   # the outer lip contour (61, 291: mouth corners)
+LIPS_INNER = _ordered_loop(fmc.FACEMESH_LIPS, 78)   # the inner lip contour (78, 308: its corners)
 NOSE_TIP = 1
 CHIN = 152      # lowest point of the face oval on the midline
 FOREHEAD = 10   # highest point of the face oval on the midline
