@@ -68,8 +68,13 @@ def run(args: argparse.Namespace) -> int:
     opts = GraphOptions(config=config, speech=args.speech, mic=args.mic, user_audio=args.user_audio,
                         display=args.display, record=args.record, portrait=args.image,
                         overwrite=args.overwrite, namespace=namespace)
-    runner = GraphRunner(plan_graph(opts), config, namespace=namespace,
-                         respawn_delay_s=args.respawn_delay, max_respawns=args.max_restarts)
+    specs = plan_graph(opts)
+    from avatar.nodes.lifecycle_manager import LifecycleManager   # rclpy: only when a graph is run
+    # Managed nodes start unconfigured; this process brings them to active (lifecycle_msgs services).
+    manager = LifecycleManager() if any(s.lifecycle for s in specs) else None
+    runner = GraphRunner(specs, config, namespace=namespace,
+                         respawn_delay_s=args.respawn_delay, max_respawns=args.max_restarts,
+                         bring_up=manager.bring_up if manager else None)
     _warn_other_graph(namespace)
     # SIGTERM should stop the graph as cleanly as Ctrl-C does.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
@@ -79,6 +84,8 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("[launch] interrupted, stopping nodes")
     codes = runner.stop()
+    if manager is not None:
+        manager.close()
     if runner.restarts:
         print(f"[launch] restarts during the run: {runner.restarts}")
     if runner.failure:

@@ -6,7 +6,7 @@ Shared by ``launch/avatar.launch.py`` (real ROS installs) and ``avatar launch``
 same restart policy.
 """
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import yaml
@@ -28,6 +28,10 @@ GRAPH_TOPICS = ("/avatar/image", "/avatar/image/compressed", "/avatar/face_motio
                 "/avatar/user/audio", "/avatar/state", "/avatar/expression", "/avatar/expression/set",
                 "/robot_face/expression", "/robot_face/look_at")
 IMAGE_TOPIC = "/avatar/image"
+
+# Managed (lifecycle) nodes. Both launchers start them with autostart false and bring them to
+# active through lifecycle_msgs (configure, then activate), as a lifecycle manager would.
+LIFECYCLE_NODES = ("face_display",)
 
 _NAMESPACE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(/[A-Za-z_][A-Za-z0-9_]*)*")
 
@@ -51,6 +55,7 @@ class NodeSpec:
     name: str
     overrides: dict = field(default_factory=dict)
     source: bool = False      # produces audio: started once every other node is up
+    lifecycle: bool = False   # a managed node: the launcher drives configure and activate
 
 
 def _user_audio_source(opts: GraphOptions) -> str:
@@ -78,7 +83,8 @@ def plan_graph(opts: GraphOptions) -> list[NodeSpec]:
         fmt = "mcap" if opts.record.endswith(".mcap") else "mp4"
         recorder = {"path": opts.record, "format": fmt} | ({"overwrite": True} if opts.overwrite else {})
         nodes.append(NodeSpec("recorder", "recorder", recorder))
-    return nodes
+    return [replace(s, lifecycle=True, overrides=dict(s.overrides) | {"autostart": False})
+            if s.executable in LIFECYCLE_NODES else s for s in nodes]
 
 
 def check_namespace(namespace: str) -> str:

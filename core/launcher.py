@@ -67,6 +67,8 @@ class _Child:
         self.restart_at: float | None = None
         self.tail: deque[str] = deque(maxlen=20)
         self.done = False                 # exited on its own with code 0: not restarted
+        self.bring_up: threading.Thread | None = None   # a managed node being driven to active
+        self.bring_up_error: str | None = None
 
     def spawn(self) -> int:
         self.tail.clear()                 # a new life: the last one's words no longer explain anything
@@ -103,12 +105,16 @@ class GraphRunner:
 
     def __init__(self, specs: list[NodeSpec], config: Path, log: Callable[[str], None] = print,
                  stop_timeout_s: float = 10.0, ready_timeout_s: float = 120.0, namespace: str = "",
-                 respawn_delay_s: float = RESPAWN_DELAY_S, max_respawns: int = MAX_RESPAWNS):
+                 respawn_delay_s: float = RESPAWN_DELAY_S, max_respawns: int = MAX_RESPAWNS,
+                 bring_up: Callable[[str], None] | None = None):
         if not config.is_file():
             raise InputError(f"config file not found: {config}")
         if respawn_delay_s < 0 or max_respawns < 0:
             raise InputError("the respawn delay and the restart count must not be negative")
         self._log = log
+        # Drives a managed node (full name) to active; raises AvatarError. None: they stay unconfigured.
+        self._bring_up = bring_up
+        self._namespace = check_namespace(namespace)
         self._stop_timeout_s = stop_timeout_s
         self._ready_timeout_s = ready_timeout_s
         self._respawn_delay_s, self._max_respawns = respawn_delay_s, max_respawns
@@ -133,9 +139,11 @@ class GraphRunner:
         children = list(self._children.values())
         for group in ([c for c in children if not c.spec.source], [c for c in children if c.spec.source]):
             for child in group:
-                pid = child.spawn()
+                pid = self._spawn(child)
                 self._log(f"[launch] started {child.spec.name} (pid {pid})")
             failed = self._wait_ready(group)
+            if failed is None:
+                self._wait_active(group)
             if failed is not None:
                 message = (f"{failed.spec.name} could not start (exit code {failed.proc.returncode}"
                            f"{_signal_name(failed.proc.returncode)}){failed.reason()}")
@@ -145,6 +153,36 @@ class GraphRunner:
         elapsed = time.monotonic() - t0
         self._log(f"[launch] graph up in {elapsed:.1f} s")
         return elapsed
+
+    def _spawn(self, child: _Child) -> int:
+        """Start (or restart) a node; a managed one is then driven to active on a thread of its own."""
+        pid = child.spawn()
+        if child.spec.lifecycle and self._bring_up is not None:
+            child.bring_up = threading.Thread(target=self._activate, args=(child,), daemon=True,
+                                              name=f"lifecycle-{child.spec.name}")
+            child.bring_up.start()
+        return pid
+
+    def _activate(self, child: _Child) -> None:
+        name = "/".join(("", self._namespace, child.spec.name)) if self._namespace else f"/{child.spec.name}"
+        try:
+            self._bring_up(name)
+            child.bring_up_error = None
+            self._log(f"[launch] {child.spec.name} is active (lifecycle)")
+        except AvatarError as err:
+            child.bring_up_error = str(err)
+            self._log(f"[launch] ERROR: {err}")
+
+    def _wait_active(self, group: list[_Child]) -> None:
+        """Until the group's managed nodes are active; StartupError if one could not be brought up."""
+        for child in group:
+            while child.bring_up is not None and child.bring_up.is_alive() and child.exited() is None:
+                child.bring_up.join(0.1)
+            if child.bring_up_error is not None:
+                message = f"{child.spec.name} did not become active: {child.bring_up_error}"
+                self._log(f"[launch] ERROR: {message}; stopping the graph")
+                self.stop()
+                raise StartupError(message)
 
     def _wait_ready(self, group: list[_Child]) -> _Child | None:
         """Until each node announced itself; the first that exited with an error, if any."""
@@ -179,7 +217,7 @@ class GraphRunner:
         now = time.monotonic()
         if child.restart_at is not None:
             if now >= child.restart_at:
-                pid = child.spawn()
+                pid = self._spawn(child)
                 self._log(f"[launch] restarted {child.spec.name} (pid {pid}, restart {child.restarts} "
                           f"of {self._max_respawns})")
             return

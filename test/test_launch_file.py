@@ -78,3 +78,42 @@ def test_every_config_value_is_a_declared_parameter_that_validates():
             assert type(value) is type(params[key].default), f"{node}.{key}: {type(value).__name__}"
             if key not in ("portrait", "checkpoint", "source", "path"):   # paths are checked at run time
                 assert params[key].reject_reason(value) is None, f"{node}.{key}={value!r}"
+
+
+def _calls(tree, name: str) -> list[ast.Call]:
+    return [n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", None) == name]
+
+
+def test_managed_nodes_are_planned_as_lifecycle_nodes_with_autostart_off():
+    """Both launchers bring exactly the lifecycle node classes up, and only through transitions:
+    a lifecycle node missing from the plan would sit unconfigured under `avatar launch`."""
+    from avatar.nodes.lifecycle import AvatarLifecycleNode
+    seen = set()
+    for spec in _all_specs():
+        managed = issubclass(_node_class(spec.executable), AvatarLifecycleNode)
+        assert spec.lifecycle == managed, spec.name
+        if managed:
+            assert spec.overrides.get("autostart") is False, spec.name
+            seen.add(spec.name)
+    assert "face_display" in seen
+
+
+def test_launch_file_brings_lifecycle_nodes_up_with_public_launch_ros_events():
+    tree = ast.parse(LAUNCH.read_text())
+    imported = {(n.module, a.name) for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names}
+    assert {("launch_ros.actions", "LifecycleNode"), ("launch_ros.event_handlers", "OnStateTransition"),
+            ("launch_ros.events.lifecycle", "ChangeState"), ("launch.actions", "EmitEvent"),
+            ("launch.actions", "RegisterEventHandler"), ("launch.event_handlers", "OnProcessStart"),
+            ("launch.events", "matches_action"), ("lifecycle_msgs.msg", "Transition")} <= imported
+    # Jazzy's LifecycleNode requires name= and namespace=; the node list is the shared plan.
+    constructed = [c for c in ast.walk(tree) if isinstance(c, ast.Call) and isinstance(c.func, ast.Name)
+                   and c.func.id == "kind"]
+    assert constructed and {"name", "namespace", "parameters", "package", "executable"} <= {
+        k.arg for k in constructed[0].keywords}
+    assert _calls(tree, "plan_graph") and _calls(tree, "node_parameters")
+    # activate only after configure (not after an outside deactivate, which also ends in inactive)
+    (handler,) = _calls(tree, "OnStateTransition")
+    states = {k.arg: k.value.value for k in handler.keywords if isinstance(k.value, ast.Constant)}
+    assert states == {"start_state": "configuring", "goal_state": "inactive"}
+    transitions = {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute) and n.attr.startswith("TRANSITION_")}
+    assert transitions == {"TRANSITION_CONFIGURE", "TRANSITION_ACTIVATE"}
