@@ -109,7 +109,8 @@ def rasterise(tris: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     blink, a shut mouth) then shows nothing of the eye or mouth behind it."""
     h, w = shape
     index = np.full(shape, -1, np.int32)
-    area = np.abs(np.cross(tris[:, 1] - tris[:, 0], tris[:, 2] - tris[:, 0]))
+    e1, e2 = tris[:, 1] - tris[:, 0], tris[:, 2] - tris[:, 0]
+    area = np.abs(e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0])
     order = np.argsort(area, kind="stable")
     t = tris[order]
     ys = t[..., 1]
