@@ -48,13 +48,18 @@ def warp_crop(image: np.ndarray, to_crop: np.ndarray, size: int) -> np.ndarray:
     m[:, 2] += m[:, :2] @ (x0, y0)                  # region pixels -> crop pixels
     k = affine_scale(to_crop)
     if k < 1.0:
-        rw, rh = max(1, round(region.shape[1] * k)), max(1, round(region.shape[0] * k))
-        sx, sy = region.shape[1] / rw, region.shape[0] / rh
-        region = cv2.resize(region, (rw, rh), interpolation=cv2.INTER_AREA)
-        # resized pixel centres: (u + 0.5) * s - 0.5 in the region's pixels
-        pre = np.array([[sx, 0, 0.5 * sx - 0.5], [0, sy, 0.5 * sy - 0.5], [0, 0, 1]])
+        region, pre = area_resize(region, k)
         m = m @ pre
     return cv2.warpAffine(region, m, (size, size), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+
+
+def area_resize(img: np.ndarray, k: float) -> tuple[np.ndarray, np.ndarray]:
+    """Shrink img by k < 1 with INTER_AREA (no aliasing) -> (the result, the (3, 3) map from its
+    pixels to img's pixels: pixel centres (u + 0.5) * s - 0.5)."""
+    rw, rh = max(1, round(img.shape[1] * k)), max(1, round(img.shape[0] * k))
+    sx, sy = img.shape[1] / rw, img.shape[0] / rh
+    small = cv2.resize(img, (rw, rh), interpolation=cv2.INTER_AREA)
+    return small, np.array([[sx, 0, 0.5 * sx - 0.5], [0, sy, 0.5 * sy - 0.5], [0, 0, 1]])
 
 
 def to_crop_landmarks(lm: np.ndarray, to_crop: np.ndarray) -> np.ndarray:
