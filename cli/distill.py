@@ -1,4 +1,4 @@
-"""`avatar distill`: consistency-distil the teacher into a 1/2/4-step student."""
+"""`avatar distill [denoiser|motion]`: consistency-distil the teacher into a 1/2/4-step student."""
 from pathlib import Path
 
 from avatar.cli.train import add_loop_arguments, loop_config
@@ -6,6 +6,8 @@ from avatar.core.errors import InputError
 
 
 def add_arguments(parser) -> None:
+    parser.add_argument("what", nargs="?", choices=("denoiser", "motion"), default="denoiser",
+                        help="which teacher: the image denoiser (default) or the motion generator")
     add_loop_arguments(parser)
     parser.add_argument("--teacher", required=True, help="teacher checkpoint (avatar train denoiser)")
     parser.add_argument("--mouth-weight", type=float, default=30.0,
@@ -15,6 +17,11 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     if not Path(args.teacher).is_file():
         raise InputError(f"teacher checkpoint not found: {args.teacher}")
+    if args.what == "motion":
+        from avatar.model_runtime.motion.distill import distill_motion
+        result = distill_motion(args.corpus, args.teacher, loop_config(args, 64, 2e-4))
+        print(" ".join(f"{k}={v:.4f}" for k, v in result.items()))
+        return 0
     if args.mouth_weight < 0:
         raise InputError("--mouth-weight must be >= 0")
     from avatar.model_runtime.training.distill import distill

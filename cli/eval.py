@@ -4,8 +4,11 @@
     avatar eval --train-estimator --corpus DIR --out PATH [--steps N]
     avatar eval --score-estimator --corpus DIR [--weights PATH] [--json]
     avatar eval --model CKPT --corpus DIR [--split test] [--clips N] [--sample-steps 1,2,4] [--json]
+    avatar eval --motion [CKPT ...] --corpus DIR [--steps 1 2 4] [--json]   (motion generator; default:
+        the shipped student and teacher)
 """
 import json
+from pathlib import Path
 
 from avatar.core.errors import InputError
 
@@ -23,11 +26,16 @@ def add_arguments(parser) -> None:
     parser.add_argument("--score-estimator", action="store_true", help="estimator accuracy on the test split")
     parser.add_argument("--corpus", help="corpus directory (estimator training / scoring)")
     parser.add_argument("--out", help="where to write trained estimator weights")
-    parser.add_argument("--steps", type=int, help="estimator training steps")
+    parser.add_argument("--steps", type=int, nargs="+",
+                        help="estimator training steps (one value); --motion: sampler step counts (default 1 2 4)")
     parser.add_argument("--seed", type=int, default=0, help="estimator training seed (default 0)")
     parser.add_argument("--model", help="generate the --corpus split's clips with this checkpoint and score them")
     parser.add_argument("--split", default="test", help="corpus split for --model (default test)")
-    parser.add_argument("--clips", type=int, default=12, help="--model: first N clips of the split (0 = all)")
+    parser.add_argument("--clips", type=int, default=None,
+                        help="--model: first N clips of the split (default 12, 0 = all); --motion: default all")
+    parser.add_argument("--motion", nargs="*", metavar="CKPT", default=None,
+                        help="score motion checkpoints on the --corpus split (motion corpus; no CKPT: the "
+                        "shipped student and teacher)")
     parser.add_argument("--sample-steps", default="1,2,4", help="--model: sampler step counts (default 1,2,4)")
     parser.add_argument("--threads", type=int, default=0, help="--model: torch threads (0 = torch default)")
     parser.add_argument("--dtype", choices=("fp32", "bf16", "int8"), default="bf16",
@@ -52,9 +60,10 @@ def _model_eval(args) -> int:
     from avatar.model_runtime.evaluation.model_eval import ModelEvalConfig, evaluate_model, format_summary
     if not args.corpus:
         raise InputError("--model needs --corpus DIR (its held-out clips are generated and scored)")
-    if args.clips < 0:
+    clips = 12 if args.clips is None else args.clips
+    if clips < 0:
         raise InputError("--clips must be >= 0")
-    cfg = ModelEvalConfig(split=args.split, clips=args.clips, steps=_steps_list(args.sample_steps))
+    cfg = ModelEvalConfig(split=args.split, clips=clips, steps=_steps_list(args.sample_steps))
     corpus = open_corpus(args.corpus)
     clips = corpus.split(cfg.split)                       # unknown split: fail before loading weights
     checkpoint = resolve_checkpoint(args.model)
@@ -69,11 +78,33 @@ def _model_eval(args) -> int:
     return 0
 
 
-def _train(corpus: str | None, out: str | None, steps: int | None, seed: int) -> int:
+def _motion_eval(args) -> int:
+    from avatar.model_runtime.motion.evaluate import evaluate_motion
+    from avatar.model_runtime.motion.generator import TEACHER_NAME, default_motion_checkpoint
+    if not args.corpus:
+        raise InputError("--motion needs --corpus DIR (a motion corpus: avatar corpus --motion-only)")
+    steps = tuple(args.steps or (1, 2, 4))
+    if any(s < 1 or s > 64 for s in steps) or (args.clips or 0) < 0:
+        raise InputError("--steps must be 1..64 and --clips >= 0")
+    paths = args.motion or [str(default_motion_checkpoint()), str(default_motion_checkpoint(TEACHER_NAME))]
+    labels = {f"{i}:{Path(p).parent.name}/{Path(p).stem}": p for i, p in enumerate(paths)}
+    report = evaluate_motion(labels, args.corpus, steps, split=args.split, clips=args.clips or 0,
+                             log=None if args.json else print)
+    if args.json:
+        print(json.dumps(report, indent=1))
+    for label, gaps in report.get("gap_vs_teacher", {}).items() if not args.json else ():
+        worst = max(gaps, key=gaps.get)
+        print(f"{label}: worst gap to the teacher {gaps[worst]:.1%} ({worst})")
+    return 0
+
+
+def _train(corpus: str | None, out: str | None, steps: list[int] | None, seed: int) -> int:
     from avatar.model_runtime.evaluation.train_estimator import TrainConfig, train_estimator
     if not corpus or not out:
         raise InputError("--train-estimator needs --corpus DIR and --out PATH")
-    cfg = TrainConfig(seed=seed) if steps is None else TrainConfig(steps=steps, seed=seed)
+    if steps is not None and len(steps) != 1:
+        raise InputError("--train-estimator takes one --steps value")
+    cfg = TrainConfig(seed=seed) if steps is None else TrainConfig(steps=steps[0], seed=seed)
     train_estimator(corpus, out, cfg)
     return 0
 
@@ -122,5 +153,7 @@ def run(args) -> int:
         return _score(args.corpus, args.weights, args.json)
     if args.model:
         return _model_eval(args)
+    if args.motion is not None:
+        return _motion_eval(args)
     return _evaluate(args.video, args.audio, args.user_audio, args.gt, args.reference, args.weights,
                      args.max_lag, args.json)

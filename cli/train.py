@@ -1,10 +1,10 @@
-"""`avatar train autoencoder|denoiser`: resumable CPU (bf16) or torchrun DDP training."""
+"""`avatar train autoencoder|denoiser|motion`: resumable CPU (bf16) or torchrun DDP training."""
 from pathlib import Path
 
 from avatar.core.errors import InputError
 
-DEFAULT_BATCH = {"autoencoder": 8, "denoiser": 64}   # images / latent frames per step and process
-DEFAULT_LR = {"autoencoder": 1e-3, "denoiser": 3e-4}
+DEFAULT_BATCH = {"autoencoder": 8, "denoiser": 64, "motion": 64}   # images / latent frames / motion clips
+DEFAULT_LR = {"autoencoder": 1e-3, "denoiser": 3e-4, "motion": 1e-3}
 
 
 def add_loop_arguments(parser) -> None:
@@ -35,7 +35,8 @@ def add_arguments(parser) -> None:
     add_loop_arguments(parser)
     parser.add_argument("--autoencoder", help="trained autoencoder checkpoint (denoiser only)")
     parser.add_argument("--init", help="start from this checkpoint's weights (autoencoder: its autoencoder; "
-                        "denoiser: its audio encoder and denoiser, e.g. the shipped model), fresh optimiser")
+                        "denoiser: its audio encoder and denoiser, e.g. the shipped model), fresh optimiser; "
+                        "motion: the bundle whose frozen audio encoder makes the tokens (default: the shipped one)")
     parser.add_argument("--freeze-encoder", action="store_true",
                         help="autoencoder: train the decoder side only (cached latents stay valid)")
     parser.add_argument("--latent-frames", type=int, default=0,
@@ -47,11 +48,15 @@ def add_arguments(parser) -> None:
                         "teaches expression control (0: off; see docs/MODEL.md)")
     parser.add_argument("--mouth-weight", type=float, default=30.0,
                         help="denoiser: extra loss weight on the mouth region (0: uniform; see docs/MODEL.md)")
+    parser.add_argument("--bf16", action="store_true", help="motion: bf16 autocast on the CPU")
 
 
 def run(args) -> int:
     loop = loop_config(args, DEFAULT_BATCH[args.what], DEFAULT_LR[args.what])
-    if args.what == "autoencoder":
+    if args.what == "motion":
+        from avatar.model_runtime.motion.train import train_motion
+        result = train_motion(args.corpus, loop, audio_checkpoint=args.init, bf16=args.bf16)
+    elif args.what == "autoencoder":
         from avatar.model_runtime.training.autoencoder_train import train_autoencoder
         result = train_autoencoder(args.corpus, loop, init=args.init, freeze_encoder=args.freeze_encoder)
     else:

@@ -74,6 +74,11 @@ HEAD = ("headYaw", "headPitch", "headRoll")
 EYE_WIDE_SPAN = 0.5
 WIDTH_STRETCH_SPAN = 0.25      # mouth_width 1.25 (widest viseme x smile) -> stretch 1
 WIDTH_PUCKER_SPAN = 0.3        # mouth_width 0.7 -> pucker 1 when not already rounded
+# The corpus' eye_open is the lid times (1 - LID_SQUINT_SHARE * clip(squint + SMILE_SQUINT_SHARE *
+# smile)) (behaviour.compose, as draw_eyes renders it): a squint or smile narrows the lid. That
+# share is divided out so it shows in eyeSquint only, not as a partial blink.
+LID_SQUINT_SHARE = 0.25
+SMILE_SQUINT_SHARE = 0.35
 
 
 def neutral() -> np.ndarray:
@@ -129,8 +134,9 @@ def from_corpus(gt: dict, rounding: np.ndarray | None = None, squint: np.ndarray
     """(T, DIM) face motion from a corpus clip's per-frame ground truth (``gt.json`` -> ``frames``).
 
     ``rounding`` (T,) is the viseme lip rounding 0..1 (``corpus.visemes.mouth_tracks``, zero
-    outside speech); ``squint`` (T,) the commanded eye_squint. Both are absent from the stored
-    keys and recomputed by the motion corpus; without them those channels stay neutral.
+    outside speech; the motion corpus stores it as ``viseme_rounding``); ``squint`` (T,) the
+    commanded eye_squint (``frames["expression"]``). Without them those channels stay neutral.
+    eyeBlink/eyeWide are the lid with the squint's and smile's narrowing divided out.
     """
     mouth_open = np.asarray(gt["mouth_open"], np.float32)
     n = len(mouth_open)
@@ -151,11 +157,12 @@ def from_corpus(gt: dict, rounding: np.ndarray | None = None, squint: np.ndarray
     out[:, INDEX["browInnerUp"]] = np.clip(brow, 0, 1)
     _set_pair(out, "browOuterUp", np.clip(brow, 0, 1))
     _set_pair(out, "browDown", np.clip(-brow, 0, 1))
-    eye = np.asarray(gt["eye_open"], np.float32)
-    _set_pair(out, "eyeBlink", np.clip(1 - eye, 0, 1))
-    _set_pair(out, "eyeWide", np.clip((eye - 1) / EYE_WIDE_SPAN, 0, 1))
-    if squint is not None:
-        _set_pair(out, "eyeSquint", np.clip(np.asarray(squint, np.float32), 0, 1))
+    squint = np.zeros(n, np.float32) if squint is None else np.clip(np.asarray(squint, np.float32), 0, 1)
+    narrowing = 1 - LID_SQUINT_SHARE * np.clip(squint + SMILE_SQUINT_SHARE * np.clip(smile, 0, 1), 0, 1)
+    lid = np.asarray(gt["eye_open"], np.float32) / narrowing
+    _set_pair(out, "eyeBlink", np.clip(1 - lid, 0, 1))
+    _set_pair(out, "eyeWide", np.clip((lid - 1) / EYE_WIDE_SPAN, 0, 1))
+    _set_pair(out, "eyeSquint", squint)
     gaze_channels(out, np.asarray(gt["gaze_x"], np.float32), np.asarray(gt["gaze_y"], np.float32))
     for key, name in (("head_yaw", "headYaw"), ("head_pitch", "headPitch"), ("head_roll", "headRoll")):
         out[:, INDEX[name]] = np.radians(np.asarray(gt[key], np.float32))

@@ -26,17 +26,19 @@ __all__ = ["AvatarModel", "Cond", "Reference", "default_checkpoint"]
 DEFAULT_NAME = "avatar.safetensors"
 
 
-def default_checkpoint() -> Path:
-    return Path(str(importlib.resources.files("avatar.assets") / "models" / DEFAULT_NAME))
+def default_checkpoint(name: str = DEFAULT_NAME) -> Path:
+    """A shipped checkpoint in assets/models (``name``: e.g. the motion generator's)."""
+    return Path(str(importlib.resources.files("avatar.assets") / "models" / name))
 
 
-def resolve_checkpoint(path) -> Path:
-    path = default_checkpoint() if path is None else Path(path)
+def resolve_checkpoint(path, name: str = DEFAULT_NAME) -> Path:
+    """None -> the shipped ``name``; a directory -> its ``name`` or model.safetensors (a run)."""
+    path = default_checkpoint(name) if path is None else Path(path)
     if path.is_dir():
-        for name in (DEFAULT_NAME, "model.safetensors"):
-            if (path / name).is_file():
-                return path / name
-        raise InputError(f"no {DEFAULT_NAME} or model.safetensors in {path}")
+        for file in (name, "model.safetensors"):
+            if (path / file).is_file():
+                return path / file
+        raise InputError(f"no {name} or model.safetensors in {path}")
     return path
 
 

@@ -51,6 +51,7 @@ class CorpusConfig:
     clip_min_s: float = 8.0
     clip_max_s: float = 12.0
     clips_per_identity: float = 2.0
+    motion_only: bool = False      # audio + ground truth, no video or portraits (motion corpus)
 
     def validate(self) -> None:
         if not 0 < self.hours <= 1000:
@@ -92,7 +93,8 @@ def make_plan(cfg: CorpusConfig) -> Plan:
         clip_id = f"c{j:05d}"
         clips.append(ClipSpec(clip_id=clip_id, split=split, identity=people[i],
                               entropy=(cfg.seed, _STREAM_CLIP, j), duration=duration,
-                              size=cfg.size, out_dir=str(Path(cfg.out) / split / clip_id)))
+                              size=cfg.size, out_dir=str(Path(cfg.out) / split / clip_id),
+                              motion_only=cfg.motion_only))
     return Plan(identities, clips)
 
 
@@ -101,6 +103,8 @@ def _check_out_dir(cfg: CorpusConfig) -> None:
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out} exists and is not a directory")
     stamp = {"version": VERSION, "seed": cfg.seed, "size": cfg.size, "hours": cfg.hours}
+    if cfg.motion_only:           # only then: older corpora keep their stamp
+        stamp["motion_only"] = True
     plan_file = out / "plan.json"
     if plan_file.exists():
         old = json.loads(plan_file.read_text())
@@ -112,13 +116,13 @@ def _check_out_dir(cfg: CorpusConfig) -> None:
     plan_file.write_text(json.dumps(stamp))
 
 
-def _write_identities(plan: Plan, out: Path, size: int) -> None:
+def _write_identities(plan: Plan, out: Path, size: int, portraits: bool = True) -> None:
     folder = out / "identities"
     folder.mkdir(exist_ok=True)
     for people in plan.identities.values():
         for ident in people:
             png = folder / f"{ident.name}.png"
-            if not png.exists():
+            if portraits and not png.exists():
                 portrait = FaceRenderer(ident, size).portrait()
                 cv2.imwrite(str(png), cv2.cvtColor(portrait, cv2.COLOR_RGB2BGR))
             (folder / f"{ident.name}.json").write_text(json.dumps(ident.to_json()))
@@ -175,13 +179,13 @@ def build_corpus(cfg: CorpusConfig) -> dict:
     out = Path(cfg.out)
     t0 = time.perf_counter()
     plan = make_plan(cfg)
-    _write_identities(plan, out, cfg.size)
+    _write_identities(plan, out, cfg.size, portraits=not cfg.motion_only)
     todo = [c for c in plan.clips if not (Path(c.out_dir) / "gt.json").exists()]
     stats = _render_all(todo, cfg.workers)
     wall = time.perf_counter() - t0
     frames = sum(s["frames"] for s in stats)
     meta = {
-        "version": VERSION, "seed": cfg.seed, "size": cfg.size, "fps": FPS,
+        "version": VERSION, "seed": cfg.seed, "size": cfg.size, "fps": FPS, "motion_only": cfg.motion_only,
         "sample_rate": speech.SAMPLE_RATE, "hours": cfg.hours,
         "splits": {s: [c.clip_id for c in plan.clips if c.split == s] for s in SPLITS},
         "identities": {s: [p.name for p in plan.identities[s]] for s in SPLITS},

@@ -35,6 +35,7 @@ class ClipSpec:
     duration: float
     size: int
     out_dir: str
+    motion_only: bool = False     # no video: audio and ground truth only (the motion corpus)
 
 
 @dataclass
@@ -102,9 +103,20 @@ def frame_states(segments, n_frames: int) -> np.ndarray:
     return state
 
 
-def render_clip(spec: ClipSpec) -> dict:
-    """Render and write one clip; returns its render stats."""
-    t0 = time.perf_counter()
+@dataclass
+class SimulatedClip:
+    """Everything a clip is before drawing: audio, timeline and per-frame ground truth."""
+    timeline: Timeline
+    segments: list[tuple[float, float, int]]
+    speech: np.ndarray                  # (T*HOP,) float32, the avatar's voice
+    user: np.ndarray                    # (T*HOP,) float32, the other person's voice
+    rounding: np.ndarray                # (T,) viseme lip rounding 0..1, zero outside speaking
+    face_states: list
+    frames_gt: dict
+
+
+def simulate_clip(spec: ClipSpec) -> SimulatedClip:
+    """Plan, speak and compose one clip from its seed (no drawing)."""
     rng = np.random.default_rng(np.random.SeedSequence(list(spec.entropy)))
     n_frames = int(round(spec.duration * FPS))
     n_samples = n_frames * HOP
@@ -116,27 +128,48 @@ def render_clip(spec: ClipSpec) -> dict:
     state = frame_states(segments, n_frames)
     expr = behaviour.expression_track(rng, n_frames, FPS)
     face_states, frames_gt = behaviour.compose(rng, state, mouth, expr, speech_wave, FPS)
-    t1 = time.perf_counter()
+    rounding = (mouth["rounding"] * (state == behaviour.SPEAKING)).astype(np.float32)
+    return SimulatedClip(tl, segments, speech_wave, user_wave, rounding, face_states, frames_gt)
 
-    out = Path(spec.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    renderer = FaceRenderer(spec.identity, spec.size)
-    written = write_video(out / "video.mp4", (renderer.render(s) for s in face_states), FPS)
-    write_wav(out / "speech.wav", speech_wave, sr)
-    write_wav(out / "user.wav", user_wave, sr)
+
+def _gt_json(spec: ClipSpec, sim: SimulatedClip, n_frames: int) -> dict:
+    sr = speech.SAMPLE_RATE
+    tl = sim.timeline
     voice = lambda p: {"voice": p.voice.name, "rate": p.rate, "pitch": p.pitch,  # noqa: E731
                        "range": p.range}
-    gt = {
-        "identity": spec.identity.name, "fps": FPS, "n_frames": written, "split": spec.split,
+    return {
+        "identity": spec.identity.name, "fps": FPS, "n_frames": n_frames, "split": spec.split,
         "sentences": [u.text for _, u in tl.avatar],
         "user_sentences": [u.text for _, u in tl.user],
         "segments": [{"start": round(a, 4), "end": round(b, 4), "state": STATE_NAMES[s]}
-                     for a, b, s in segments],
+                     for a, b, s in sim.segments],
         "voices": {"speech": [voice(u.params) for _, u in tl.avatar],
                    "user": [voice(u.params) for _, u in tl.user]},
         "phonemes": [[round(pos / sr + t, 4), p] for pos, u in tl.avatar for t, p in u.phonemes],
-        "frames": frames_gt,
+        "frames": sim.frames_gt,
     }
+
+
+def render_clip(spec: ClipSpec) -> dict:
+    """Render and write one clip; returns its render stats. With ``spec.motion_only`` no video
+    is drawn: gt.json also gets ``viseme_rounding`` (T,), which the motion corpus needs."""
+    t0 = time.perf_counter()
+    sim = simulate_clip(spec)
+    t1 = time.perf_counter()
+    n_frames = len(sim.face_states)
+    out = Path(spec.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if spec.motion_only:
+        written = n_frames
+    else:
+        renderer = FaceRenderer(spec.identity, spec.size)
+        written = write_video(out / "video.mp4", (renderer.render(s) for s in sim.face_states), FPS)
+    sr = speech.SAMPLE_RATE
+    write_wav(out / "speech.wav", sim.speech, sr)
+    write_wav(out / "user.wav", sim.user, sr)
+    gt = _gt_json(spec, sim, written)
+    if spec.motion_only:
+        gt["viseme_rounding"] = [round(float(v), 4) for v in sim.rounding]
     write_json(out / "gt.json", gt)
-    return {"clip": spec.clip_id, "frames": written, "seconds": n_samples / sr,
+    return {"clip": spec.clip_id, "frames": written, "seconds": len(sim.speech) / sr,
             "plan_s": t1 - t0, "total_s": time.perf_counter() - t0}

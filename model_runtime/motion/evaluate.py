@@ -1,0 +1,156 @@
+"""`avatar eval --motion`: the motion generator on held-out clips, fed causally like the engine.
+
+Each test clip is generated in clips of 8 frames (2 after a start or a state switch), carrying
+the last K generated frames as history, from the clip's precomputed audio tokens, its states and
+its commanded expression. Scored against the ground truth (metrics.py): jaw vs aperture, rounding,
+mouth motion by state, blink and nod rates by state; and drift over a 10-minute stream (9 minutes
+of concatenated test clips, then its first minute again, so the first and last minutes have the
+same input and any difference is drift).
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+
+from avatar.core.errors import InputError
+
+from . import metrics
+from .data import MotionArrays, load_arrays
+from .generator import MotionGenerator
+
+FIRST_CLIP, CLIP = 2, 8
+DRIFT_MINUTES = 10
+TEACHER_STEPS = 16           # the teacher's reference: Heun, 16 steps (31 network calls a clip)
+
+
+def clip_plan(state: np.ndarray) -> list[tuple[int, int]]:
+    """(start, n) clips: 2 frames after the start and after each state switch, else 8 (LLIA)."""
+    plan, t = [], 0
+    while t < len(state):
+        n = FIRST_CLIP if t == 0 or state[t] != state[t - 1] else CLIP
+        plan.append((t, min(n, len(state) - t)))
+        t += n
+    return plan
+
+
+def stream(gen: MotionGenerator, tokens, state, expr, steps: int, seed: int = 0) -> np.ndarray:
+    """(N, DIM) motion generated causally over (N, ...) conditions, history carried."""
+    out, history = [], None
+    k = gen.motion_frames
+    for i, (a, n) in enumerate(clip_plan(state)):
+        g = torch.Generator().manual_seed(seed * 1_000_003 + i)
+        m = gen.generate(torch.from_numpy(tokens[None, a:a + n].astype(np.float32)),
+                         torch.from_numpy(state[None, a:a + n]), torch.from_numpy(expr[None, a:a + n]),
+                         history, steps, g)
+        out.append(m)
+        past = m if history is None else np.concatenate([history[0], m])
+        history = past[-k:][None]
+    return np.concatenate(out)
+
+
+def score_clips(gen: MotionGenerator, data: MotionArrays, steps: int, seed: int = 0) -> dict:
+    jaw, rnd, motions = [], [], []
+    for i in range(len(data)):
+        c = data.clip(i)
+        m = stream(gen, c["tokens"], c["state"], c["expr"], steps, seed + i)
+        speaking = c["state"] == 2
+        jaw.append((metrics.channel(m, "jawOpen"), metrics.channel(c["motion"], "jawOpen"), speaking))
+        rnd.append((metrics.rounding(m), metrics.rounding(c["motion"]), speaking))
+        motions.append(m)
+    m, gt = np.concatenate(motions), data.motion
+    mm = metrics.mouth_motion(m, data.state)
+    return {
+        "jaw": metrics.lagged_r(jaw), "rounding": metrics.lagged_r(rnd),
+        "mouth_motion": mm,
+        "still_ratio": {s: mm[s] / mm["speaking"] for s in ("listening", "idle")},
+        "blinks_per_min": metrics.rates_per_state(metrics.blink_onsets(m, data.expr), data.state),
+        "nods_per_min": metrics.rates_per_state(metrics.nod_peaks(m, data.expr), data.state),
+    }, m
+
+
+def ground_truth_rates(data: MotionArrays) -> dict:
+    gt = data.motion
+    mm = metrics.mouth_motion(gt, data.state)
+    return {"mouth_motion": mm, "still_ratio": {s: mm[s] / mm["speaking"] for s in ("listening", "idle")},
+            "blinks_per_min": metrics.rates_per_state(metrics.blink_onsets(gt, data.expr), data.state),
+            "nods_per_min": metrics.rates_per_state(metrics.nod_peaks(gt, data.expr), data.state)}
+
+
+def drift_stream(data: MotionArrays) -> dict:
+    """10 minutes of conditions: test clips concatenated to 9 minutes, then the first minute again."""
+    body = (DRIFT_MINUTES - 1) * 60 * metrics.FPS
+    minute = 60 * metrics.FPS
+    reps = -(-body // len(data.state))
+    cat = lambda x: np.concatenate([x] * reps)[:body]               # noqa: E731
+    out = {}
+    for key in ("tokens", "state", "expr"):
+        x = cat(getattr(data, key))
+        out[key] = np.concatenate([x, x[:minute]])
+    return out
+
+
+def evaluate_generator(gen: MotionGenerator, data: MotionArrays, steps: int, drift: bool = True) -> dict:
+    t0 = time.perf_counter()
+    report, _ = score_clips(gen, data, steps)
+    report["generate_s"] = time.perf_counter() - t0
+    if drift:
+        s = drift_stream(data)
+        report["drift_10min"] = metrics.drift(stream(gen, s["tokens"], s["state"], s["expr"], steps, seed=99))
+    return report
+
+
+def flatten(report: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in report.items():
+        if isinstance(v, dict):
+            out.update(flatten(v, f"{prefix}{k}."))
+        elif isinstance(v, (int, float)) and not isinstance(v, bool):
+            out[f"{prefix}{k}"] = float(v)
+    return out
+
+
+GAP_KEYS = ("jaw.r_lag0", "rounding.r_lag0", "still_ratio.listening", "still_ratio.idle",
+            "blinks_per_min.idle", "blinks_per_min.listening", "blinks_per_min.speaking",
+            "nods_per_min.listening", "drift_10min.worst_mean_rel", "drift_10min.worst_std_rel")
+
+
+def relative_gaps(student: dict, teacher: dict) -> dict:
+    """|student - teacher| / |teacher| per metric the student must be within 10 % on."""
+    s, t = flatten(student), flatten(teacher)
+    return {k: abs(s[k] - t[k]) / max(abs(t[k]), 1e-9) for k in GAP_KEYS if k in s and k in t}
+
+
+def evaluate_motion(checkpoints: dict, corpus: str, steps: tuple[int, ...], split: str = "test",
+                    clips: int = 0, log=print) -> dict:
+    """checkpoints: label -> path. Each at each step count (a teacher also at TEACHER_STEPS)."""
+    gens = {label: MotionGenerator.load(path) for label, path in checkpoints.items()}
+    if not gens:
+        raise InputError("no checkpoint to evaluate")
+    audio = next(iter(gens.values())).audio
+    data = load_arrays(corpus, split, audio, clips)
+    report = {"split": split, "clips": len(data), "frames": int(len(data.state)),
+              "ground_truth": ground_truth_rates(data), "models": {}}
+    for label, gen in gens.items():
+        counts = tuple(steps) + ((TEACHER_STEPS,) if gen.kind == "teacher" else ())
+        for n in counts:
+            key = f"{label}@{n}"
+            report["models"][key] = evaluate_generator(gen, data, n)
+            if log:
+                log(f"{key}: {format_row(report['models'][key])}")
+    teacher_ref = next((v for k, v in report["models"].items() if k.endswith(f"@{TEACHER_STEPS}")), None)
+    if teacher_ref is not None:
+        report["gap_vs_teacher"] = {k: relative_gaps(v, teacher_ref) for k, v in report["models"].items()
+                                    if not k.endswith(f"@{TEACHER_STEPS}")}
+    return report
+
+
+def format_row(r: dict) -> str:
+    f = flatten(r)
+    return (f"jaw r {f['jaw.r_lag0']:.3f} (best lag {f['jaw.best_lag']:+.0f}), rounding r "
+            f"{f['rounding.r_lag0']:.3f}, still listen/idle {f['still_ratio.listening']:.3f}/"
+            f"{f['still_ratio.idle']:.3f}, blinks/min idle/listen/speak {f['blinks_per_min.idle']:.1f}/"
+            f"{f['blinks_per_min.listening']:.1f}/{f['blinks_per_min.speaking']:.1f}, nods/min listening "
+            f"{f['nods_per_min.listening']:.1f}, drift mean/std {f.get('drift_10min.worst_mean_rel', float('nan')):.3f}/"
+            f"{f.get('drift_10min.worst_std_rel', float('nan')):.3f}")
