@@ -185,3 +185,15 @@ def test_cache_analyses_each_image_once(all_cases):
     assert cache.get(all_cases["astronaut"]) is not first and cache.analyses == 4
     with pytest.raises(InputError):
         cache.get(all_cases["cat"])
+
+
+def test_landmark_depth_sign_and_scale(astronaut):
+    """z is mediapipe's (smaller toward the viewer) in pixels: the nose tip is in front of the ears
+    by about half the face width, and the crop's landmarks scale z like x and y."""
+    face = astronaut.face
+    width = face[454, 0] - face[234, 0]
+    assert face[1, 2] < 0 < min(face[234, 2], face[454, 2])
+    assert 0.3 < (face[234, 2] - face[1, 2]) / width < 0.9
+    aligned = astronaut.align(512)
+    k = np.sqrt(abs(np.linalg.det(aligned.to_crop[:, :2])))
+    assert np.allclose(aligned.landmarks[:, 2], face[:, 2] * k, rtol=1e-5, atol=1e-3)

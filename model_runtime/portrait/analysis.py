@@ -49,7 +49,7 @@ class Portrait:
     """A portrait analysed once: the output frame and the faces in it."""
     image: np.ndarray            # (H, W, 3) uint8 RGB output frame, max(H, W) <= max_side, H and W even
     faces: list[np.ndarray]      # (478, 3) float32 each, image pixels, largest first; z = mediapipe z x
-                                 # width in these pixels, NEGATIVE toward the viewer (the nose tip is the minimum)
+                                 # width in these pixels, DECREASING toward the viewer (nose tip < 0 < ears)
     max_side: int = MAX_SIDE
     _aligned: dict = field(default_factory=dict, repr=False, compare=False)
 
@@ -133,7 +133,7 @@ def analyse_with(finder: FaceFinder, image: np.ndarray, max_side: int) -> Portra
     out_eyes = eye_distance(faces[0])
     if out_eyes < MIN_OUTPUT_EYE_PX:
         raise InputError(f"at max_side {max_side} the face is only {out_eyes:.0f} px between the eye centres, "
-                         f"need at least {MIN_OUTPUT_EYE_PX} px: raise max_side")
+                         f"need at least {MIN_OUTPUT_EYE_PX} px: raise max_side (--max-side)")
     if len(faces) > 1:
         log.info("%d faces found; animating the largest, box (x0, y0, x1, y1) = (%.0f, %.0f, %.0f, %.0f)",
                  len(faces), *face_box(faces[0]))

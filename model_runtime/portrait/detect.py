@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import cv2
 import mediapipe as mp
+
+from avatar.model_runtime.mediapipe_compat import quiet_native_stderr
 import numpy as np
 
 from avatar.model_runtime.portrait.landmarks import N_LANDMARKS, eye_distance, face_area, face_box
@@ -29,8 +31,9 @@ class FaceFinder:
     """One mediapipe FaceMesh (static images, irises refined); close it when done."""
 
     def __init__(self, max_faces: int = MAX_FACES):
-        self._mesh = mp.solutions.face_mesh.FaceMesh(
-            static_image_mode=True, refine_landmarks=True, max_num_faces=max_faces)
+        with quiet_native_stderr():
+            self._mesh = mp.solutions.face_mesh.FaceMesh(
+                static_image_mode=True, refine_landmarks=True, max_num_faces=max_faces)
 
     def close(self) -> None:
         self._mesh.close()
@@ -43,7 +46,8 @@ class FaceFinder:
 
     def _fit(self, rgb: np.ndarray) -> list[np.ndarray]:
         """(h, w, 3) uint8 -> list of (478, 3) float64 in rgb's pixels (z x its width, mediapipe's sign)."""
-        result = self._mesh.process(np.ascontiguousarray(rgb))
+        with quiet_native_stderr():
+            result = self._mesh.process(np.ascontiguousarray(rgb))
         h, w = rgb.shape[:2]
         faces = []
         for face in result.multi_face_landmarks or []:

@@ -42,7 +42,7 @@ def paste_region(mask: np.ndarray, to_crop: np.ndarray, image_shape: tuple[int, 
     x1, y1 = np.clip(np.ceil(back.max(axis=0)).astype(int) + 2, 0, (w, h))
     m = to_crop.copy()
     m[:, 2] += m[:, :2] @ (x0, y0)                  # box pixels -> crop pixels
-    # a power of 2 keeps the box filter exact and fast (every crop size here is a multiple of 8)
+    # a power of 2 keeps the box filter fast, and exact for the crop sizes used (multiples of 8)
     factor = 2 ** max(0, int(np.floor(np.log2(affine_scale(to_crop) / RESIDUAL_SHRINK))))
     if factor > 1:
         mask, pre = area_resize(mask, 1.0 / factor)
