@@ -46,7 +46,10 @@ class CompressedImageOut:
         self.encoder = JpegEncoder(self._publish, quality, on_error=self._failed)
 
     def submit(self, header: Header, rgb: np.ndarray) -> None:
-        """``rgb`` (H, W, 3) uint8 must not change afterwards (the encoder reads it later)."""
+        """``rgb`` (H, W, 3) uint8 must not change afterwards (the encoder reads it later).
+        Nothing is encoded while no one subscribes (as image_transport publishers do)."""
+        if self._on_jpeg is None and self._pub.get_subscription_count() == 0:
+            return
         self.encoder.submit(Header(stamp=header.stamp, frame_id=header.frame_id), rgb)
 
     def set_quality(self, quality: int) -> None:
