@@ -13,34 +13,9 @@ import cv2
 import numpy as np
 import pytest
 from av_fixtures import free_port
-from ros_helpers import make_executor, spin_until
+from ros_helpers import LifecycleClient, make_executor, spin_until
 
 pytestmark = pytest.mark.ros
-
-
-class LifecycleClient:
-    """What any ROS 2 lifecycle manager does: lifecycle_msgs services of one node."""
-
-    def __init__(self, node, executor, name: str):
-        from lifecycle_msgs.srv import ChangeState, GetState
-        self._executor = executor
-        self._change = node.create_client(ChangeState, f"/{name}/change_state")
-        self._get = node.create_client(GetState, f"/{name}/get_state")
-        assert self._change.wait_for_service(timeout_sec=60) and self._get.wait_for_service(timeout_sec=60)
-
-    def _call(self, client, request, timeout_s: float):
-        future = client.call_async(request)
-        assert spin_until(self._executor, future.done, timeout_s), f"no answer from {client.srv_name}"
-        return future.result()
-
-    def state(self) -> str:
-        from lifecycle_msgs.srv import GetState
-        return self._call(self._get, GetState.Request(), 10).current_state.label
-
-    def change(self, transition_id: int, timeout_s: float = 60) -> bool:
-        from lifecycle_msgs.msg import Transition
-        from lifecycle_msgs.srv import ChangeState
-        return self._call(self._change, ChangeState.Request(transition=Transition(id=transition_id)), timeout_s).success
 
 
 class MjpegReader(threading.Thread):
