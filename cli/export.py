@@ -5,9 +5,12 @@ from pathlib import Path
 from avatar.core.errors import InputError
 from avatar.core.image_io import load_image
 from avatar.core.paths import asset
+from avatar.model_runtime.renderers import RENDERER_NAMES
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--renderer", choices=RENDERER_NAMES, default="diffusion",
+                   help="whose per-step networks to export (only learned renderers have any)")
     p.add_argument("--onnx", type=Path, default=None, help="write denoiser/decoder .onnx (+ .int8.onnx) here")
     p.add_argument("--tensorrt", type=Path, default=None, help="build TensorRT .plan engines here (needs a GPU)")
     p.add_argument("--precision", choices=("fp16", "int8", "fp32"), default="fp16", help="TensorRT precision")
@@ -23,6 +26,9 @@ def run(args: argparse.Namespace) -> int:
 
     if args.onnx is None and args.tensorrt is None:
         raise InputError("nothing to do: give --onnx DIR and/or --tensorrt DIR")
+    if args.renderer != "diffusion":
+        raise InputError(f"--renderer {args.renderer}: it has no per-step networks to export (it draws with OpenCV "
+                         "on the CPU); export --renderer diffusion")
     image = load_image(args.image if args.image is not None else asset("portrait.png"))
     onnx_dir = args.onnx
     if onnx_dir is not None:

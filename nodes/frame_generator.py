@@ -24,7 +24,7 @@ from avatar.model_runtime.engine.live import LiveSession
 from avatar.model_runtime.engine.motion_source import load_motion_source
 from avatar.model_runtime.engine.planner import PlannerConfig
 from avatar.model_runtime.engine.streaming import EngineConfig
-from avatar.model_runtime.renderers import DEFAULT_RENDERER, RENDERER_NAMES, load_renderer
+from avatar.model_runtime.renderers import DEFAULT_RENDERER, FRAMINGS, RENDERER_NAMES, load_renderer
 from avatar.msg import AudioChunk, AvatarState, ExpressionControl, FaceMotion
 from avatar.nodes.audio_msg import from_stamp, msg_to_mono, to_stamp
 from avatar.nodes.toolkit import AUDIO_RELIABILITY, MAX_CHUNK, QOS, AvatarNode, Param, run_node
@@ -54,6 +54,8 @@ class FrameGenerator(AvatarNode):
               read_only=True, check=_size_check),
         Param("max_side", 1024, "published frames: the whole portrait downscaled to this longest side",
               range=(64, 4096), read_only=True),
+        Param("framing", "face", "face: find, animate and paste back the portrait's face; whole: the image "
+              "already is a renderer-framed face crop (diffusion only)", choices=FRAMINGS, read_only=True),
         Param("steps", 2, "sampling steps per clip", range=(1, 4), read_only=True),
         Param("dtype", "bf16", "network precision", choices=("fp32", "bf16", "int8"), read_only=True),
         Param("first_clip", 2, "frames in the first clip after start or a state switch", range=(1, 16),
@@ -77,7 +79,8 @@ class FrameGenerator(AvatarNode):
         planner = PlannerConfig(first_clip=min(self.param("first_clip"), self.param("clip")),
                                 clip=self.param("clip"), steps=self.param("steps"), min_steps=1,
                                 degrade_lag_ms=self.param("degrade_lag_ms"), skip_lag_ms=self.param("skip_lag_ms"))
-        config = EngineConfig(planner=planner, seed=self.param("seed"), live=True, max_side=self.param("max_side"))
+        config = EngineConfig(planner=planner, seed=self.param("seed"), live=True, max_side=self.param("max_side"),
+                              framing=self.param("framing"))
         origin = self.get_clock().now().nanoseconds * 1e-9
         self.session = LiveSession(renderer, motion, portrait, config, origin)
         self.image_pub = self.create_publisher(Image, "/avatar/image", QOS.image)

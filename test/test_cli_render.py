@@ -44,7 +44,7 @@ def test_render_writes_synced_video_and_is_deterministic(files):
     for name in ("a", "b"):
         out = files["dir"] / f"{name}.mp4"
         r = avatar("render", "--audio", files["wav"], "--out", out, "--image", files["image"], "--size", 64,
-                   "--checkpoint", files["ckpt"], "--seed", 7, "--dtype", "fp32", "--expression", "smile=0.5")
+                   "--renderer", "diffusion", "--framing", "whole", "--checkpoint", files["ckpt"], "--seed", 7, "--dtype", "fp32", "--expression", "smile=0.5")
         assert r.returncode == 0, r.stderr
         outs.append(_decode(out))
     samples = sf.info(str(files["wav"])).duration
@@ -58,7 +58,8 @@ def test_render_writes_synced_video_and_is_deterministic(files):
 def test_render_with_an_expression_track(files):
     out = files["dir"] / "track.mp4"
     r = avatar("render", "--audio", files["wav"], "--out", out, "--image", files["image"], "--size", 64,
-               "--checkpoint", files["ckpt"], "--dtype", "fp32", "--expression", files["dir"] / "track.json")
+               "--renderer", "diffusion", "--framing", "whole", "--checkpoint", files["ckpt"], "--dtype", "fp32",
+               "--expression", files["dir"] / "track.json")
     assert r.returncode == 0, r.stderr
     frames, _ = _decode(out)
     assert len(frames) > 25
@@ -92,6 +93,7 @@ def test_bad_input_gives_one_error_line(files, extra, needle):
         args += ["--image", files["image"]]
     if "--checkpoint" not in args:
         args += ["--checkpoint", files["ckpt"]]
+    args += ["--renderer", "diffusion", "--framing", "whole"]
     r = avatar("render", *args)
     assert r.returncode != 0
     lines = [ln for ln in r.stderr.strip().splitlines() if ln.strip()]

@@ -27,6 +27,7 @@ def test_frames_flow_with_audio_time_stamps(tmp_path, rclpy_context):
     with log.open("w") as out:
         node = subprocess.Popen([sys.executable, "-m", "avatar.nodes.frame_generator", "--ros-args",
                                  "-p", f"checkpoint:={ckpt}", "-p", f"portrait:={face}", "-p", "size:=64",
+                                 "-p", "renderer:=diffusion", "-p", "framing:=whole",
                                  "-p", "dtype:=fp32"], stdout=out, stderr=subprocess.STDOUT)
     probe = rclpy.create_node("probe", context=rclpy_context)
     images, diags = [], []

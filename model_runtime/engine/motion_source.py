@@ -55,8 +55,9 @@ class ExplicitMotion:
         return explicit_motion(expression)
 
 
-def load_motion_source(checkpoint=None, device: str = "cpu") -> MotionSource:
-    """The motion generator (``checkpoint`` None = the bundled one)."""
+def load_motion_source(checkpoint=None) -> MotionSource:
+    """The motion generator (``checkpoint`` None = the bundled one). It runs on the CPU on every
+    machine: a clip of face motion costs well under a millisecond a frame."""
     from avatar.model_runtime.motion.generator import MotionGenerator
 
-    return MotionGenerator.load(checkpoint, device=device)
+    return MotionGenerator.load(checkpoint)

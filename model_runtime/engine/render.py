@@ -59,13 +59,14 @@ def frame_states(job: RenderJob, n_frames: int) -> np.ndarray:
 
 def offline_engine(renderer, motion, image: np.ndarray, speech: np.ndarray, n_frames: int, states: np.ndarray,
                    expressions: np.ndarray | None, steps: int, seed: int, clip: int, max_side: int = 1024,
-                   motion_track: np.ndarray | None = None, framing: str = "face") -> StreamingEngine:
+                   motion_track: np.ndarray | None = None, framing: str = "face",
+                   portraits=None) -> StreamingEngine:
     """An engine with everything known up front: audio for ``n_frames`` (padded with silence),
     per-frame states (n_frames,) and, optionally, per-frame expression vectors (n_frames, 10)
     and a face-motion track (T, DIM) to draw instead of generated motion."""
     cfg = EngineConfig(planner=PlannerConfig(steps=steps, min_steps=min(steps, 1), clip=clip), seed=seed,
                        max_side=max_side, framing=framing)
-    engine = StreamingEngine(renderer, motion, image, cfg, motion_track=motion_track)
+    engine = StreamingEngine(renderer, motion, image, cfg, portraits=portraits, motion_track=motion_track)
     audio = np.zeros(n_frames * SAMPLES_PER_FRAME, np.float32)
     audio[:min(len(speech), audio.size)] = speech[:audio.size]
     engine.write_audio(audio, 0)
@@ -88,8 +89,10 @@ def render_frames(engine: StreamingEngine) -> np.ndarray:
         engine.stop()
 
 
-def render_to_file(renderer, motion, job: RenderJob, out: Path, progress: bool = False) -> RenderStats:
-    """Render ``job`` to ``out`` (MP4); the stats carry the face motion drawn, (T, DIM)."""
+def render_to_file(renderer, motion, job: RenderJob, out: Path, progress: bool = False,
+                   portraits=None) -> RenderStats:
+    """Render ``job`` to ``out`` (MP4); the stats carry the face motion drawn, (T, DIM). ``portraits``:
+    a PortraitCache that may already hold the job's portrait (analysed once)."""
     n_frames = -(-max(len(job.speech), 0 if job.user is None else len(job.user)) // SAMPLES_PER_FRAME)
     if job.motion is not None:
         n_frames = max(n_frames, len(job.motion))
@@ -101,7 +104,7 @@ def render_to_file(renderer, motion, job: RenderJob, out: Path, progress: bool =
     else:
         expressions = np.tile(job.expression, (n_frames, 1))
     engine = offline_engine(renderer, motion, job.image, job.speech, n_frames, states, expressions, job.steps,
-                            job.seed, job.clip, job.max_side, job.motion, job.framing)
+                            job.seed, job.clip, job.max_side, job.motion, job.framing, portraits)
     stats = RenderStats(states={k: int((states == v).sum()) for k, v in STATE_MODES.items()})
     height, width = engine.frame_shape
     motions = []

@@ -27,6 +27,7 @@ from avatar.model_runtime.engine.timeline import (SAMPLES_PER_FRAME, SAMPLE_RATE
                                                    neutral_expression)
 from avatar.model_runtime.engine.whole_frame import WholeFrames
 from avatar.model_runtime.portrait import PortraitCache
+from avatar.model_runtime.renderers import FRAMINGS
 from avatar.model_runtime.renderers.base import ClipInputs, Renderer
 
 IDLE = 0
@@ -39,7 +40,12 @@ class EngineConfig:
     seed: int = 0
     live: bool = False             # True: the wall clock completes audio; False: only audio/close does
     max_side: int = 1024           # output frames: the whole portrait, downscaled to this
-    framing: str = "face"          # face: find, crop and paste back the face; whole: the image is the crop
+    framing: str = "face"          # FRAMINGS: face = find, crop and paste back the face; whole = the image is
+                                   # the crop (whole_frame.py)
+
+    def __post_init__(self):
+        if self.framing not in FRAMINGS:
+            raise ValueError(f"framing must be one of {FRAMINGS}, not {self.framing!r}")
 
 
 @dataclass

@@ -12,6 +12,8 @@ from avatar.core.errors import InputError
 
 DEFAULT_RENDERER = "warp"
 RENDERER_NAMES = ("warp", "diffusion")     # the --renderer / ``renderer`` parameter choices
+FRAMINGS = ("face", "whole")               # face: find the face, animate its crop, paste it back;
+                                           # whole: the image already is the crop (engine/whole_frame.py)
 
 
 def renderer_classes() -> dict[str, type]:
