@@ -3,7 +3,7 @@ import argparse
 import signal
 from pathlib import Path
 
-from avatar.core.audio_sources import probe_audio
+from avatar.core.audio_sources import check_input_device, probe_audio
 from avatar.core.errors import InputError
 from avatar.core.graph import (DISPLAY_MODES, IMAGE_TOPIC, MAX_RESPAWNS, RESPAWN_DELAY_S, GraphOptions,
                                check_namespace, load_config, namespaced, plan_graph)
@@ -38,6 +38,8 @@ def _check_args(args: argparse.Namespace, config: Path) -> None:
     for label, path in (("--speech", args.speech), ("--user-audio", args.user_audio)):
         if path and not Path(path).is_dir():
             probe_audio(path)             # decodes as audio, before any model is loaded
+    if args.mic:
+        check_input_device(None)          # no sound device: refuse now, not after the model loaded
     if args.duration is not None and args.duration <= 0:
         raise InputError("--duration must be positive")
     if args.record:

@@ -147,9 +147,8 @@ class GraphRunner:
             if failed is not None:
                 message = (f"{failed.spec.name} could not start (exit code {failed.proc.returncode}"
                            f"{_signal_name(failed.proc.returncode)}){failed.reason()}")
-                self._log(f"[launch] ERROR: {message}; stopping the graph")
                 self.stop()
-                raise StartupError(message)
+                raise StartupError(message)       # the CLI prints it: one line, exit code 1
         elapsed = time.monotonic() - t0
         self._log(f"[launch] graph up in {elapsed:.1f} s")
         return elapsed
