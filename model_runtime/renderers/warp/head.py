@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 MAX_RAD = math.radians(12.0)   # a one-photo warp tears beyond this
-PIVOT_DEPTH = 0.6              # the pivot sits this many face widths behind the oval
+PIVOT_DEPTH = 0.35             # the pivot sits this many face widths behind the oval
 
 
 def pivot(points: np.ndarray, oval: np.ndarray) -> np.ndarray:

@@ -26,6 +26,7 @@ BLINK_MEET = 0.78        # closed lids meet this far down the opening
 SQUINT_RAISE = 0.25      # lower lid rise at eyeSquint 1, x opening (< 1 - BLINK_MEET: no overlap)
 WIDE_RAISE = 0.3         # upper lid rise at eyeWide 1, x opening
 BROW_UP = 0.11           # brow rise, x eye distance
+BROW_BELOW = 0.08        # brow fields fade over this x eye distance below the brow (lids, glasses frames)
 BROW_DOWN = (0.04, 0.07)  # brow (inward, down) at browDown 1, x eye distance
 
 
@@ -192,7 +193,7 @@ def _brow_fields(topo: Topology, g: Geometry) -> dict[str, np.ndarray]:
         xs = p[brow, 0]
         # Brow centre line; fields fall off fast below it (lids, glasses frames) and slowly above.
         dy = p[:, 1] - _curve(p[:, :2], brow, p[:, 0])
-        wy = np.where(dy < 0, _gauss(dy, 0.9 * d), _gauss(dy, 0.15 * d))
+        wy = np.where(dy < 0, _gauss(dy, 0.9 * d), _gauss(dy, BROW_BELOW * d))
         w = wy * _gauss(_outside(p[:, 0], xs.min(), xs.max()), 0.25 * d)
         w[eye_pts] = 0.0
         inner_x, outer_x = (xs.max(), xs.min()) if side == 0 else (xs.min(), xs.max())

@@ -86,20 +86,25 @@ class TriangleWarp:
 def _inverse_affines(d: np.ndarray, s: np.ndarray) -> np.ndarray:
     """(m, 3, 2) output and source triangles -> (m + 1, 6) float32 coefficients of the offset
     source - output = (a x + b y + c, d x + e y + f) at output pixel (x, y); the extra last row
-    is zero (index -1: pixels no moved triangle covers keep the identity)."""
-    m = len(d)
-    dh = np.concatenate([d.transpose(0, 2, 1), np.ones((m, 1, 3))], axis=1)   # (m, 3, 3) columns [x y 1]
-    det = np.linalg.det(dh)
-    flat = np.abs(det) < 1e-6
-    dh[flat] = np.eye(3)                        # collapsed triangles cover no pixel; any map will do
-    affine = s.transpose(0, 2, 1) @ np.linalg.inv(dh)                          # (m, 2, 3) output -> source
-    affine[flat] = 0.0
-    affine[flat, :, 2] = (s[flat] - d[flat]).mean(axis=1)
-    affine[flat, 0, 0] += 1.0
-    affine[flat, 1, 1] += 1.0
-    affine[:, 0, 0] -= 1.0
-    affine[:, 1, 1] -= 1.0
-    return np.concatenate([affine.reshape(m, 6), np.zeros((1, 6))]).astype(np.float32)
+    is zero (index -1: pixels no moved triangle covers keep the identity).
+
+    Closed form: with edge matrices D = [d1-d0, d2-d0] and F = [s1-s0, s2-s0] the map is
+    s = s0 + F D^-1 (x - d0)."""
+    e1, e2 = d[:, 1] - d[:, 0], d[:, 2] - d[:, 0]                             # (m, 2)
+    f1, f2 = s[:, 1] - s[:, 0], s[:, 2] - s[:, 0]
+    det = e1[:, 0] * e2[:, 1] - e2[:, 0] * e1[:, 1]
+    flat = np.abs(det) < 1e-6           # collapsed triangles cover no pixel; any map will do
+    det = np.where(flat, 1.0, det)
+    i00, i01, i10, i11 = e2[:, 1] / det, -e2[:, 0] / det, -e1[:, 1] / det, e1[:, 0] / det
+    a = np.stack([f1[:, 0] * i00 + f2[:, 0] * i10, f1[:, 0] * i01 + f2[:, 0] * i11,
+                  f1[:, 1] * i00 + f2[:, 1] * i10, f1[:, 1] * i01 + f2[:, 1] * i11], axis=1)   # (m, 4)
+    a[flat] = (1.0, 0.0, 0.0, 1.0)
+    tx = s[:, 0, 0] - a[:, 0] * d[:, 0, 0] - a[:, 1] * d[:, 0, 1]
+    ty = s[:, 0, 1] - a[:, 2] * d[:, 0, 0] - a[:, 3] * d[:, 0, 1]
+    mean = (s - d).mean(axis=1)
+    tx, ty = np.where(flat, mean[:, 0], tx), np.where(flat, mean[:, 1], ty)
+    coef = np.stack([a[:, 0] - 1, a[:, 1], tx, a[:, 2], a[:, 3] - 1, ty], axis=1)
+    return np.concatenate([coef, np.zeros((1, 6))]).astype(np.float32)
 
 
 def rasterise(tris: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -119,7 +124,7 @@ def rasterise(tris: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     rows = np.maximum(r1 - r0 + 1, 0)                                     # (m,)
     tri_of = np.repeat(np.arange(len(t)), rows)                            # (n_spans,)
     y = (np.arange(rows.sum()) - np.repeat(np.cumsum(rows) - rows, rows) + np.repeat(r0, rows)).astype(np.float64)
-    a, b = t[tri_of], np.roll(t[tri_of], -1, axis=1)                       # (n, 3, 2) edges a -> b
+    a, b = t[tri_of], t[:, [1, 2, 0]][tri_of]                              # (n, 3, 2) edges a -> b
     ya, yb, yy = a[..., 1], b[..., 1], y[:, None]
     # A flat edge needs no crossing of its own: its end points are the other edges' crossings.
     live = (np.minimum(ya, yb) - EDGE_EPS <= yy) & (yy <= np.maximum(ya, yb) + EDGE_EPS) & (ya != yb)
