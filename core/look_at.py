@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from avatar.core import face_motion
 from avatar.core.errors import InputError
 
 FACE_FRAME = "avatar_face"
@@ -164,3 +165,37 @@ class LookAtTracker:
         keep = math.exp(-dt / self.head_smoothing_s) if self.head_smoothing_s > 0 else 0.0
         self._head = (goal[0] + (self._head[0] - goal[0]) * keep, goal[1] + (self._head[1] - goal[1]) * keep)
         return self._head
+
+
+class WithHeadTurn:
+    """A motion source (model_runtime.engine.motion_source.MotionSource) that adds the look-at
+    head turn to every clip it generates. ``head()`` -> (yaw, pitch) radians is read once per clip
+    on the engine's thread, so it must be cheap and thread-safe (a tuple attribute is)."""
+
+    def __init__(self, source, head):
+        self._source, self._head = source, head
+
+    @property
+    def audio_lookahead_ms(self) -> float:
+        return self._source.audio_lookahead_ms
+
+    @property
+    def audio_context_frames(self) -> int:
+        return self._source.audio_context_frames
+
+    @property
+    def motion_frames(self) -> int:
+        return self._source.motion_frames
+
+    def features(self, wave, n_frames: int):
+        return self._source.features(wave, n_frames)
+
+    def generate(self, tokens, states, expression, history, steps, generator) -> np.ndarray:
+        motion = np.array(self._source.generate(tokens, states, expression, history, steps, generator),
+                          np.float32)      # (n, face_motion.DIM)
+        yaw, pitch = self._head()
+        if yaw or pitch:
+            motion[:, face_motion.INDEX["headYaw"]] += yaw
+            motion[:, face_motion.INDEX["headPitch"]] += pitch
+            motion = face_motion.clip(motion)
+        return motion

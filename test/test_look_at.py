@@ -93,3 +93,28 @@ def test_tracker_times_out_and_the_head_eases_back():
     tracker.set(far, 5.0)
     tracker.clear()
     assert tracker.current(5.1) is None and tracker.head(5.1) == (0.0, 0.0)
+
+
+def test_head_turn_is_added_to_every_generated_clip():
+    import torch
+
+    from avatar.core import face_motion
+    from avatar.core.expression import DIM, INDEX
+    from avatar.core.look_at import WithHeadTurn
+    from avatar.model_runtime.engine.motion_source import ExplicitMotion
+
+    head = [(0.0, 0.0)]
+    source = WithHeadTurn(ExplicitMotion(), lambda: head[0])
+    expression = torch.zeros(1, 3, DIM)
+    expression[..., INDEX["gaze_x"]] = 0.5
+    still = source.generate(None, None, expression, None, 2, None)                    # (3, DIM)
+    head[0] = (0.1, -0.05)
+    turned = source.generate(None, None, expression, None, 2, None)
+    yaw, pitch = face_motion.INDEX["headYaw"], face_motion.INDEX["headPitch"]
+    assert np.allclose(turned[:, yaw] - still[:, yaw], 0.1) and np.allclose(turned[:, pitch] - still[:, pitch], -0.05)
+    others = [i for i in range(face_motion.DIM) if i not in (yaw, pitch)]
+    assert np.array_equal(turned[:, others], still[:, others])          # the gaze command is untouched
+    assert source.motion_frames == 0 and source.features(None, 3) is None
+    head[0] = (1.0, 0.0)                                                # far beyond what a warp survives
+    assert source.generate(None, None, expression, None, 2, None)[:, yaw].max() == pytest.approx(
+        face_motion.HEAD_LIMIT_RAD)
