@@ -106,6 +106,21 @@ def distill_motion(corpus: str, teacher_path: str, loop: LoopConfig) -> dict:
             if run.should_save():
                 save()
         save()
+        if not run.stop_signal:
+            pick_schedules(corpus, audio, teacher_path, run, target.module)
+            save()
     finally:
         run.close()
     return {k: float(v) for k, v in losses.items()}
+
+
+def pick_schedules(corpus: str, audio, teacher_path: str, run: Run, student_net, clips: int = 24) -> None:
+    """Set the student's 2- and 4-step schedules to the best of schedule.CANDIDATES on val clips."""
+    from .generator import MotionGenerator
+    from .schedule import choose_schedules, subset
+
+    data = subset(load_arrays(corpus, "val", audio), clips)
+    student = MotionGenerator(copy.deepcopy(student_net).eval(), audio)
+    chosen, _ = choose_schedules(student, MotionGenerator.load(teacher_path), data, log=run.log)
+    student_net.cfg.student_sigmas = chosen
+    run.log(f"student schedules {chosen}")

@@ -50,24 +50,27 @@ def stream(gen: MotionGenerator, tokens, state, expr, steps: int, seed: int = 0)
     return np.concatenate(out)
 
 
-def score_clips(gen: MotionGenerator, data: MotionArrays, steps: int, seed: int = 0) -> dict:
+def score_clips(gen: MotionGenerator, data: MotionArrays, steps: int, seeds: int = 1) -> dict:
+    """Every clip generated ``seeds`` times (rates of rare events need the minutes), pooled."""
     jaw, rnd, motions = [], [], []
-    for i in range(len(data)):
-        c = data.clip(i)
-        m = stream(gen, c["tokens"], c["state"], c["expr"], steps, seed + i)
-        speaking = c["state"] == 2
-        jaw.append((metrics.channel(m, "jawOpen"), metrics.channel(c["motion"], "jawOpen"), speaking))
-        rnd.append((metrics.rounding(m), metrics.rounding(c["motion"]), speaking))
-        motions.append(m)
-    m, gt = np.concatenate(motions), data.motion
-    mm = metrics.mouth_motion(m, data.state)
+    for seed in range(seeds):
+        for i in range(len(data)):
+            c = data.clip(i)
+            m = stream(gen, c["tokens"], c["state"], c["expr"], steps, seed * 100_003 + i)
+            speaking = c["state"] == 2
+            jaw.append((metrics.channel(m, "jawOpen"), metrics.channel(c["motion"], "jawOpen"), speaking))
+            rnd.append((metrics.rounding(m), metrics.rounding(c["motion"]), speaking))
+            motions.append(m)
+    m = np.concatenate(motions)
+    state, expr = np.tile(data.state, seeds), np.tile(data.expr, (seeds, 1))
+    mm = metrics.mouth_motion(m, state)
     return {
         "jaw": metrics.lagged_r(jaw), "rounding": metrics.lagged_r(rnd),
         "mouth_motion": mm,
         "still_ratio": {s: mm[s] / mm["speaking"] for s in ("listening", "idle")},
-        "blinks_per_min": metrics.rates_per_state(metrics.blink_onsets(m, data.expr), data.state),
-        "nods_per_min": metrics.rates_per_state(metrics.nod_peaks(m, data.expr), data.state),
-    }, m
+        "blinks_per_min": metrics.rates_per_state(metrics.blink_onsets(m, expr), state),
+        "nods_per_min": metrics.rates_per_state(metrics.nod_peaks(m, expr), state),
+    }
 
 
 def ground_truth_rates(data: MotionArrays) -> dict:
@@ -91,14 +94,33 @@ def drift_stream(data: MotionArrays) -> dict:
     return out
 
 
-def evaluate_generator(gen: MotionGenerator, data: MotionArrays, steps: int, drift: bool = True) -> dict:
+def evaluate_generator(gen: MotionGenerator, data: MotionArrays, steps: int, drift: bool = True,
+                       seeds: int = 1) -> dict:
     t0 = time.perf_counter()
-    report, _ = score_clips(gen, data, steps)
+    report = score_clips(gen, data, steps, seeds)
     report["generate_s"] = time.perf_counter() - t0
     if drift:
         s = drift_stream(data)
         report["drift_10min"] = metrics.drift(stream(gen, s["tokens"], s["state"], s["expr"], steps, seed=99))
     return report
+
+
+def generate_speed(gen: MotionGenerator, data: MotionArrays, steps: int = 2, repeats: int = 200) -> dict:
+    """ms per frame of ``generate`` for clips of 1, 4 and 8 frames (median and best of ``repeats``,
+    after a warm-up), history carried; this process's torch threads."""
+    out = {}
+    tokens = torch.from_numpy(data.tokens[None, :8].astype(np.float32))
+    state, expr = torch.from_numpy(data.state[None, :8]), torch.from_numpy(data.expr[None, :8])
+    history = data.motion[None, :gen.motion_frames]
+    for n in (1, 4, 8):
+        times = []
+        for i in range(repeats + 20):
+            t0 = time.perf_counter()
+            gen.generate(tokens[:, :n], state[:, :n], expr[:, :n], history, steps, torch.Generator().manual_seed(i))
+            times.append(time.perf_counter() - t0)
+        times = np.asarray(times[20:]) * 1000 / n
+        out[f"clip{n}"] = {"median_ms_per_frame": float(np.median(times)), "best_ms_per_frame": float(times.min())}
+    return out
 
 
 def flatten(report: dict, prefix: str = "") -> dict:
@@ -123,20 +145,22 @@ def relative_gaps(student: dict, teacher: dict) -> dict:
 
 
 def evaluate_motion(checkpoints: dict, corpus: str, steps: tuple[int, ...], split: str = "test",
-                    clips: int = 0, log=print) -> dict:
+                    clips: int = 0, seeds: int = 3, log=print) -> dict:
     """checkpoints: label -> path. Each at each step count (a teacher also at TEACHER_STEPS)."""
     gens = {label: MotionGenerator.load(path) for label, path in checkpoints.items()}
     if not gens:
         raise InputError("no checkpoint to evaluate")
     audio = next(iter(gens.values())).audio
     data = load_arrays(corpus, split, audio, clips)
-    report = {"split": split, "clips": len(data), "frames": int(len(data.state)),
+    report = {"split": split, "clips": len(data), "frames": int(len(data.state)), "seeds": seeds,
               "ground_truth": ground_truth_rates(data), "models": {}}
     for label, gen in gens.items():
         counts = tuple(steps) + ((TEACHER_STEPS,) if gen.kind == "teacher" else ())
         for n in counts:
             key = f"{label}@{n}"
-            report["models"][key] = evaluate_generator(gen, data, n)
+            report["models"][key] = evaluate_generator(gen, data, n, seeds=seeds)
+            if n == 2:
+                report["models"][key]["speed"] = generate_speed(gen, data)
             if log:
                 log(f"{key}: {format_row(report['models'][key])}")
     teacher_ref = next((v for k, v in report["models"].items() if k.endswith(f"@{TEACHER_STEPS}")), None)

@@ -115,6 +115,9 @@ class MotionGenerator:
         self.cfg = net.cfg
         self.denoiser = ScheduleDenoiser(net)
         self.extra = extra or {}
+        stats = {n: getattr(net, n).numpy().astype(np.float32) for n in ("hist_mean", "hist_std", "target_mean", "target_std")}
+        self._hist_mean, self._hist_std = stats["hist_mean"], stats["hist_std"]
+        self._target_mean, self._target_std = stats["target_mean"], stats["target_std"]
 
     @classmethod
     def load(cls, path=None) -> "MotionGenerator":
@@ -154,21 +157,21 @@ class MotionGenerator:
             raise InputError("audio must be shaped (1, samples)")
         return self.audio(wave, n_frames).float()
 
-    def history_condition(self, history, expression: torch.Tensor, generator=None):
+    def history_condition(self, history, anchor: np.ndarray, generator=None):
         """(hist (1,K,DIM) normalised, valid (1,) long) from the last motion frames (k<=K, DIM) or
-        None, re-anchored toward the commanded neutral and noise-augmented."""
+        None, re-anchored a fraction toward ``anchor`` (DIM,) and noise-augmented. numpy for the
+        small arrays: a torch op costs more than this arithmetic."""
         k = self.cfg.motion_frames
-        hist = torch.zeros(1, k, self.cfg.dim)
+        hist = np.zeros((k, self.cfg.dim), np.float32)
         valid = 0
         if history is not None and k:
-            h = _tensor(history).reshape(-1, self.cfg.dim)[-k:]
-            anchor = torch.from_numpy(explicit(expression[0, 0].numpy()))                # (DIM,)
-            hist[0, k - len(h):] = h + self.cfg.anchor * (anchor - h)
+            h = np.asarray(history.numpy() if isinstance(history, torch.Tensor) else history,
+                           np.float32).reshape(-1, self.cfg.dim)[-k:]
+            hist[k - len(h):] = h + self.cfg.anchor * (anchor - h)
             valid = len(h)
-        hist = (hist - self.net.hist_mean) / self.net.hist_std
-        noise = torch.randn(hist.shape, generator=generator)
-        hist = hist + self.cfg.infer_history_noise * noise
-        return hist, torch.tensor([valid])
+        hist = (hist - self._hist_mean) / self._hist_std
+        noise = torch.randn((1, k, self.cfg.dim), generator=generator)
+        return torch.from_numpy(hist)[None] + self.cfg.infer_history_noise * noise, torch.tensor([valid])
 
     @torch.inference_mode()
     def generate(self, tokens, states, expression, history, steps: int, generator=None) -> np.ndarray:
@@ -182,10 +185,11 @@ class MotionGenerator:
                              f"{tuple(tokens.shape)}, {tuple(states.shape)}, {tuple(expression.shape)}")
         if n > self.cfg.max_frames:
             raise InputError(f"clips are at most {self.cfg.max_frames} frames, got {n}")
-        hist, valid = self.history_condition(history, expression, generator)
+        commanded = explicit(expression[0].numpy())                                       # (n, DIM)
+        # re-anchoring (LLIA): toward the neutral face as the current command shapes it
+        hist, valid = self.history_condition(history, commanded[0], generator)
         ctx = self.net.context(tokens, states, expression, hist, valid)                    # (1, K+n, W)
         noise = torch.randn((1, n, self.cfg.dim), generator=generator)
         sampler = sample_consistency if self.kind == "student" else sample_heun
         y = sampler(self.denoiser, noise, self.sigmas(steps), ctx, generator=generator)   # (1, n, DIM)
-        generated = (y[0] * self.net.target_std + self.net.target_mean).numpy()
-        return face_motion.clip(generated + explicit(expression[0].numpy()))
+        return face_motion.clip(y[0].numpy() * self._target_std + self._target_mean + commanded)

@@ -1,7 +1,8 @@
 """Motion metrics on (N, DIM) face motion against the corpus ground truth (pure numpy).
 
 Blinks and nods are found with one detector applied alike to generated and ground-truth motion:
-* a blink: the lid (eyeBlink/eyeWide as to_corpus' eye_open) below half the commanded lid;
+* a blink: the lid (eyeBlink/eyeWide as to_corpus' eye_open) below half the commanded lid
+  (counted again only after it reopened above 3/4);
 * a nod: a peak of >= 2 deg in head pitch after removing the commanded nod and a 0.5 s moving
   trend (corpus nods are 3-7 deg bumps of 0.18 s).
 """
@@ -19,6 +20,7 @@ MOUTH = ("jawOpen", "mouthFunnel", "mouthPucker", "mouthStretchLeft", "mouthStre
 STATES = {0: "idle", 1: "listening", 2: "speaking"}
 NOD_MIN_DEG = 2.0
 BLINK_LID = 0.5
+REOPEN_LID = 0.75
 
 
 def channel(motion: np.ndarray, name: str) -> np.ndarray:
@@ -66,9 +68,17 @@ def commanded_lid(expr: np.ndarray) -> np.ndarray:
 
 
 def blink_onsets(motion: np.ndarray, expr: np.ndarray) -> np.ndarray:
+    """Frames where the lid falls below BLINK_LID of the commanded lid, after having reopened
+    above REOPEN_LID since the last onset (hysteresis: a jittering lid is one blink)."""
     lid = face_motion.to_corpus(motion)["eye_open"] / np.maximum(commanded_lid(expr), 0.05)
-    closed = lid < BLINK_LID
-    return np.nonzero(closed[1:] & ~closed[:-1])[0] + 1
+    onsets, armed = [], True
+    for t, v in enumerate(lid):
+        if armed and v < BLINK_LID:
+            onsets.append(t)
+            armed = False
+        elif v > REOPEN_LID:
+            armed = True
+    return np.asarray(onsets, np.int64)
 
 
 def nod_peaks(motion: np.ndarray, expr: np.ndarray) -> np.ndarray:
