@@ -51,6 +51,8 @@ def sample_consistency(denoise_fn, noise, sigmas, cond, generator=None):
         x0 = denoise_fn(x, _sigma_batch(sigmas[i], x), cond)
         s_next = float(sigmas[i + 1])
         if s_next > 0:
-            fresh = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
+            # Drawn where the generator lives, then moved: a CPU generator gives the same noise on any device.
+            where = x0.device if generator is None else generator.device
+            fresh = torch.randn(x0.shape, generator=generator, device=where, dtype=x0.dtype).to(x0.device)
             x = x0 + s_next * fresh
     return x0

@@ -53,14 +53,19 @@ class TorchBackend:
 
 
 class OrtBackend:
-    """ONNX Runtime on the CPU, from `avatar export --onnx DIR` (``<net>.onnx`` / ``<net>.int8.onnx``)."""
+    """ONNX Runtime, from `avatar export --onnx DIR` (``<net>.onnx`` / ``<net>.int8.onnx``).
 
-    def __init__(self, export_dir: Path, precision: str = "fp32", threads: int = 1):
+    ``providers`` in ONNX Runtime's order of preference; the first one must be the one the
+    session really uses (ONNX Runtime silently falls back to the CPU otherwise)."""
+
+    def __init__(self, export_dir: Path, precision: str = "fp32", threads: int = 1,
+                 providers: tuple[str, ...] = ("CPUExecutionProvider",)):
         import onnxruntime as ort
 
         if precision not in ("fp32", "int8"):
             raise InputError(f"ONNX precision must be fp32 or int8, not {precision!r}")
         self._ort, self.dir, self.precision, self.threads = ort, Path(export_dir), precision, threads
+        self.providers = tuple(providers)
         self.name = f"onnxruntime-{precision}"
 
     def runner(self, net: str, module: nn.Module) -> Runner:
@@ -70,7 +75,10 @@ class OrtBackend:
         opts = self._ort.SessionOptions()
         # One thread per session: the pipeline already runs stages on separate cores.
         opts.intra_op_num_threads = self.threads
-        session = self._ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        session = self._ort.InferenceSession(str(path), opts, providers=list(self.providers))
+        if session.get_providers()[0] != self.providers[0]:
+            raise InputError(f"ONNX Runtime could not use {self.providers[0]} for {path.name} "
+                             f"(available: {', '.join(self._ort.get_available_providers())})")
         names = [i.name for i in session.get_inputs()]
 
         def run(*inputs):

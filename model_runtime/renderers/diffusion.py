@@ -65,10 +65,13 @@ class DiffusionRenderer:
 
     def denoise(self, clip: ClipInputs, ref: Reference, carry: torch.Tensor | None):
         """Latents (1, n, C, h, w); carry = the last K latents (LLIA's motion frames)."""
+        dev = self.model.device
         motion = None if carry is None else self.model.anchor_motion(carry, ref, self.reanchor)
-        cond = Cond(audio=clip.tokens, state=clip.states, expression=clip.expression, ref=ref, motion=motion)
+        cond = Cond(audio=clip.tokens, state=clip.states.to(dev), expression=clip.expression.to(dev), ref=ref,
+                    motion=motion)
         n = clip.states.shape[1]
-        noise = torch.randn((1, n, *self.model.latent_shape), generator=clip.generator)
+        # Drawn from the clip's CPU generator, then moved: the same noise on every device.
+        noise = torch.randn((1, n, *self.model.latent_shape), generator=clip.generator).to(dev)
         latents = sample_consistency(self.model.denoise, noise, self.model.sigmas(clip.steps), cond,
                                      generator=clip.generator)
         return latents, latents[:, -self.model.motion_frames:]
