@@ -6,6 +6,7 @@ import time
 import numpy as np
 import pytest
 from av_fixtures import RATE, Source, ros_setup, start_node, stop_node
+from reliability_helpers import wait_for
 from ros_helpers import node_matched
 
 from avatar.core.errors import InputError
@@ -20,22 +21,10 @@ def ros(monkeypatch) -> dict:
     return ros_setup(monkeypatch)
 
 
-def _wait(predicate, timeout_s: float, spin=None) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        if spin is not None:
-            spin()
-        else:
-            time.sleep(0.05)
-    return bool(predicate())
-
-
 def _audio_source(ros, proc, log) -> Source:
     """A publisher whose speech-audio writer the node has matched (both sides)."""
     src = Source(ros)
-    ok = _wait(lambda: (src.audio_pub.get_subscription_count() > 0 and node_matched(log, [SPEECH]))
+    ok = wait_for(lambda: (src.audio_pub.get_subscription_count() > 0 and node_matched(log, [SPEECH]))
                or proc.poll() is not None, 60)
     assert ok and proc.poll() is None, log.read_text()
     return src
@@ -69,16 +58,16 @@ def test_oversized_chunk_is_refused_with_a_warning(ros, tmp_path, node, params):
         t0 = time.time()
         for _ in range(3):     # three refusals, one warning line (throttled)
             src.publish_audio(np.zeros(int(0.8 * RATE), np.int16), t0)
-        assert _wait(lambda: _counter(src, node, "dropped_inputs") >= 3, 30,
+        assert wait_for(lambda: _counter(src, node, "dropped_inputs") >= 3, 30,
                      lambda: src.executor.spin_once(timeout_sec=0.1)), log.read_text()
         src.publish_audio(np.zeros(int(0.3 * RATE), np.int16), t0 + 1.0)
         src.publish_audio(np.zeros(int(0.3 * RATE), np.int16), t0 + 1.3)
         # The accepted chunks are not counted as dropped; the node is alive and still taking audio.
         taken_key = {"vad_state": "speech_chunks"}.get(node)
         if taken_key:
-            assert _wait(lambda: _counter(src, node, taken_key) >= 2, 30,
+            assert wait_for(lambda: _counter(src, node, taken_key) >= 2, 30,
                          lambda: src.executor.spin_once(timeout_sec=0.1)), log.read_text()
-        _wait(lambda: False, 1.5, lambda: src.executor.spin_once(timeout_sec=0.1))   # a diagnostics period
+        wait_for(lambda: False, 1.5, lambda: src.executor.spin_once(timeout_sec=0.1))   # a diagnostics period
         assert _counter(src, node, "dropped_inputs") == 3
         assert proc.poll() is None
     finally:
@@ -106,14 +95,14 @@ def test_vad_state_keeps_its_rate_through_a_huge_chunk(ros, tmp_path):
                                  QOS.state)
     try:
         spin = lambda: src.executor.spin_once(timeout_sec=0.05)   # noqa: E731
-        assert _wait(lambda: len(arrivals) >= 3, 30, spin), log.read_text()
+        assert wait_for(lambda: len(arrivals) >= 3, 30, spin), log.read_text()
         huge = src.AudioChunk(sample_rate=RATE, channels=1, samples=np.zeros(10_000_000, np.int16))
-        _wait(lambda: False, 0.5, spin)           # take what queued up while building it
+        wait_for(lambda: False, 0.5, spin)           # take what queued up while building it
         sent = time.time()
         src._stamp(huge, sent)
         src.audio_pub.publish(huge)
-        assert _wait(lambda: _counter(src, "vad_state", "dropped_inputs") >= 1, 60, spin), log.read_text()
-        _wait(lambda: False, 3.0, spin)
+        assert wait_for(lambda: _counter(src, "vad_state", "dropped_inputs") >= 1, 60, spin), log.read_text()
+        wait_for(lambda: False, 3.0, spin)
     finally:
         src.close()
         stop_node(proc)
@@ -132,7 +121,7 @@ def test_vad_offset_warning_has_the_right_sign(ros, tmp_path):
         t0 = time.time() - 100.0
         for k in range(5):
             src.publish_audio(np.zeros(320, np.int16), t0 + k * 0.02)
-        assert _wait(lambda: "off this node's clock" in log.read_text(), 30), log.read_text()
+        assert wait_for(lambda: "off this node's clock" in log.read_text(), 30), log.read_text()
     finally:
         src.close()
         stop_node(proc)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from reliability_helpers import wait_for
 from ros_helpers import make_executor
 
 from avatar.core.errors import InputError
@@ -23,18 +24,6 @@ from avatar.core.launcher import GraphRunner, StartupError, node_command
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "config" / "avatar.yaml"
-
-
-def _wait(predicate, timeout_s: float, spin=None) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        if spin is not None:
-            spin()
-        else:
-            time.sleep(0.05)
-    return bool(predicate())
 
 
 # -- plan, parameters, namespace --------------------------------------------------------------
@@ -98,16 +87,16 @@ def test_killed_node_is_restarted_then_given_up_on(ros_domain, tmp_path):
         runner.start()
         waiter = threading.Thread(target=runner.wait, args=(None,), daemon=True)
         waiter.start()
-        assert _wait(lambda: len(inside) >= 20, 60, spin), lines
+        assert wait_for(lambda: len(inside) >= 20, 60, spin), lines
         span = inside[-1] - inside[-20]
         assert 19 / span == pytest.approx(10.0, rel=0.25)       # rate_hz from the overrides reached /NAME
         first = runner._children["expression_control"].proc.pid
         os.kill(first, signal.SIGKILL)
-        assert _wait(lambda: any("restarted expression_control" in ln for ln in lines), 30, spin), lines
+        assert wait_for(lambda: any("restarted expression_control" in ln for ln in lines), 30, spin), lines
         error = next(ln for ln in lines if "ERROR" in ln)
         assert "expression_control exited with code -9 (SIGKILL)" in error and "restarting in 0.5 s" in error
         restarted_at = time.monotonic()
-        assert _wait(lambda: inside[-1] > restarted_at + 1.0, 60, spin), lines      # publishing again
+        assert wait_for(lambda: inside[-1] > restarted_at + 1.0, 60, spin), lines      # publishing again
         second = runner._children["expression_control"].proc.pid
         assert second != first
         os.kill(second, signal.SIGKILL)
