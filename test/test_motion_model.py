@@ -175,3 +175,15 @@ def test_shipped_student_opens_the_jaw_more_in_speech_than_in_silence(student):
 def test_shipped_checkpoints_are_small():
     for name in ("motion.safetensors", "motion_teacher.safetensors"):
         assert default_motion_checkpoint(name).stat().st_size < 5e6
+
+
+def test_eval_cli_scores_a_checkpoint_on_held_out_clips(motion_corpus, capsys):
+    from avatar.cli.main import main
+    out, _ = motion_corpus
+    assert main(["eval", "--motion", str(default_motion_checkpoint()), "--corpus", str(out), "--steps", "1",
+                 "--clips", "1", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    (row,) = report["models"].values()
+    assert report["split"] == "test" and report["clips"] == 1 and report["seeds"] == 3
+    assert -1 <= row["jaw"]["r_lag0"] <= 1 and row["drift_10min"]["worst_mean_channel"] in face_motion.NAMES
+    assert main(["eval", "--motion", str(out / "missing.safetensors"), "--corpus", str(out)]) == 1

@@ -4,8 +4,8 @@ Each test clip is generated in clips of 8 frames (2 after a start or a state swi
 the last K generated frames as history, from the clip's precomputed audio tokens, its states and
 its commanded expression. Scored against the ground truth (metrics.py): jaw vs aperture, rounding,
 mouth motion by state, blink and nod rates by state; and drift over a 10-minute stream (9 minutes
-of concatenated test clips, then its first minute again, so the first and last minutes have the
-same input and any difference is drift).
+of concatenated test clips, then its first minute again with the same clip plan and noise, so the
+first and last minutes differ only by the history carried into the last one: that is the drift).
 """
 from __future__ import annotations
 
@@ -25,22 +25,27 @@ DRIFT_MINUTES = 10
 TEACHER_STEPS = 16           # the teacher's reference: Heun, 16 steps (31 network calls a clip)
 
 
-def clip_plan(state: np.ndarray) -> list[tuple[int, int]]:
-    """(start, n) clips: 2 frames after the start and after each state switch, else 8 (LLIA)."""
+def clip_plan(state: np.ndarray, restarts: tuple[int, ...] = ()) -> list[tuple[int, int]]:
+    """(start, n) clips: 2 frames after the start, each state switch and each frame in ``restarts``,
+    else 8 (LLIA); a clip never runs over a switch or restart."""
+    cuts = {int(c) for c in np.nonzero(state[1:] != state[:-1])[0] + 1} | set(restarts) | {len(state)}
     plan, t = [], 0
     while t < len(state):
-        n = FIRST_CLIP if t == 0 or state[t] != state[t - 1] else CLIP
-        plan.append((t, min(n, len(state) - t)))
+        n = FIRST_CLIP if t == 0 or t in cuts else CLIP
+        n = min(n, min(c for c in cuts if c > t) - t)
+        plan.append((t, n))
         t += n
     return plan
 
 
-def stream(gen: MotionGenerator, tokens, state, expr, steps: int, seed: int = 0) -> np.ndarray:
-    """(N, DIM) motion generated causally over (N, ...) conditions, history carried."""
+def stream(gen: MotionGenerator, tokens, state, expr, steps: int, seed: int = 0, period: int = 0,
+           restarts: tuple[int, ...] = ()) -> np.ndarray:
+    """(N, DIM) motion generated causally over (N, ...) conditions, history carried like the
+    engine. A clip starting at frame a draws its noise from seed and a (a mod ``period`` if set)."""
     out, history = [], None
     k = gen.motion_frames
-    for i, (a, n) in enumerate(clip_plan(state)):
-        g = torch.Generator().manual_seed(seed * 1_000_003 + i)
+    for a, n in clip_plan(state, restarts):
+        g = torch.Generator().manual_seed(seed * 1_000_003 + (a % period if period else a))
         m = gen.generate(torch.from_numpy(tokens[None, a:a + n].astype(np.float32)),
                          torch.from_numpy(state[None, a:a + n]), torch.from_numpy(expr[None, a:a + n]),
                          history, steps, g)
@@ -82,7 +87,8 @@ def ground_truth_rates(data: MotionArrays) -> dict:
 
 
 def drift_stream(data: MotionArrays) -> dict:
-    """10 minutes of conditions: test clips concatenated to 9 minutes, then the first minute again."""
+    """10 minutes of conditions: test clips concatenated to 9 minutes (repeated if the split is
+    shorter), then the first minute again."""
     body = (DRIFT_MINUTES - 1) * 60 * metrics.FPS
     minute = 60 * metrics.FPS
     reps = -(-body // len(data.state))
@@ -101,7 +107,11 @@ def evaluate_generator(gen: MotionGenerator, data: MotionArrays, steps: int, dri
     report["generate_s"] = time.perf_counter() - t0
     if drift:
         s = drift_stream(data)
-        report["drift_10min"] = metrics.drift(stream(gen, s["tokens"], s["state"], s["expr"], steps, seed=99))
+        body = len(s["state"]) - 60 * metrics.FPS
+        # the last minute repeats the first one's input, clip plan and noise: only the carried
+        # history differs, so any change of its statistics is drift
+        report["drift_10min"] = metrics.drift(stream(gen, s["tokens"], s["state"], s["expr"], steps, seed=99,
+                                                     period=body, restarts=(body,)))
     return report
 
 
