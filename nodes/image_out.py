@@ -17,7 +17,7 @@ import numpy as np
 from sensor_msgs.msg import CompressedImage
 from std_msgs.msg import Header
 
-from avatar.core.jpeg_encoder import JPEG_QUALITY, JpegEncoder
+from avatar.core.jpeg_encoder import JPEG_QUALITY, QUEUE_DEPTH, JpegEncoder
 from avatar.nodes.toolkit import QOS, AvatarNode, Param
 
 COMPRESSED_FORMAT = "rgb8; jpeg compressed bgr8"
@@ -35,15 +35,18 @@ def compressed_topic(node: AvatarNode, image_topic: str) -> str:
 
 
 class CompressedImageOut:
-    """``submit(header, rgb)`` after publishing the raw frame; the JPEG follows on its own thread."""
+    """``submit(header, rgb)`` after publishing the raw frame; the JPEG follows on its own thread.
+
+    ``depth``: frames waiting for the encoder before the oldest is dropped. A producer that
+    emits frames in bursts (the engine emits a clip at a time) needs at least a burst."""
 
     def __init__(self, node: AvatarNode, image_topic: str, quality: int = JPEG_QUALITY,
-                 on_jpeg: Callable[[Header, bytes], None] | None = None):
+                 on_jpeg: Callable[[Header, bytes], None] | None = None, depth: int = QUEUE_DEPTH):
         self.topic = compressed_topic(node, image_topic)
         self._node = node
         self._on_jpeg = on_jpeg
         self._pub = node.create_publisher(CompressedImage, self.topic, QOS.image)
-        self.encoder = JpegEncoder(self._publish, quality, on_error=self._failed)
+        self.encoder = JpegEncoder(self._publish, quality, depth=depth, on_error=self._failed)
 
     def submit(self, header: Header, rgb: np.ndarray) -> None:
         """``rgb`` (H, W, 3) uint8 must not change afterwards (the encoder reads it later).
