@@ -87,6 +87,19 @@ def plan_graph(opts: GraphOptions) -> list[NodeSpec]:
             if s.executable in LIFECYCLE_NODES else s for s in nodes]
 
 
+def restart_overrides(spec: NodeSpec, params: dict, restarts: int) -> dict:
+    """Parameters that change when a node is restarted for the ``restarts``-th time.
+
+    A recorder that died left a playable (fragmented) file behind, which it must neither
+    replace nor be stopped by: the new process records into ``out.restart<N>.mp4`` beside it."""
+    if spec.executable != "recorder" or not params.get("path"):
+        return {}
+    path = Path(str(params["path"]))
+    suffix = path.suffix if path.suffix.lower() in (".mp4", ".mcap") else ""
+    stem = path.name[:len(path.name) - len(suffix)] if suffix else path.name
+    return {"path": str(path.with_name(f"{stem}.restart{restarts}{suffix}"))}
+
+
 def check_namespace(namespace: str) -> str:
     """``NAME`` or ``/NAME`` (segments of letters, digits, _) -> ``NAME``; "" stays ""."""
     name = namespace.strip().strip("/")

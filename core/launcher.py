@@ -26,7 +26,7 @@ import yaml
 
 from avatar.core.errors import AvatarError, InputError
 from avatar.core.graph import (MAX_RESPAWNS, RESPAWN_DELAY_S, RESPAWN_MAX_DELAY_S, NodeSpec, check_namespace,
-                               namespace_remaps, node_parameters)
+                               namespace_remaps, node_parameters, restart_overrides)
 
 # A node that ran this long since its last (re)start is healthy again: its restart count resets.
 STABLE_S = 60.0
@@ -55,11 +55,17 @@ def _signal_name(code: int) -> str:
     return ""
 
 
+def _write_params(path: Path, params: dict) -> None:
+    # "/**": applies whatever the node's name and namespace (see graph.node_parameters).
+    path.write_text(yaml.safe_dump({"/**": {"ros__parameters": params}}))
+
+
 class _Child:
     """One node process, its restarts, and the tail of its stderr (passed through to ours)."""
 
-    def __init__(self, spec: NodeSpec, cmd: list[str], env: dict):
+    def __init__(self, spec: NodeSpec, cmd: list[str], env: dict, params: dict, params_file: Path):
         self.spec, self.cmd, self.env = spec, cmd, env
+        self.params, self.params_file = params, params_file
         self.proc: subprocess.Popen | None = None
         self.started_at = 0.0
         self.restarts = 0                 # restarts in a row (reset once it ran STABLE_S)
@@ -125,9 +131,10 @@ class GraphRunner:
         env = dict(os.environ, AVATAR_READY_DIR=str(self._ready_dir), PYTHONUNBUFFERED="1")
         self._children: dict[str, _Child] = {}
         for spec in specs:
-            params = tmp / f"{spec.name}.yaml"
-            params.write_text(yaml.safe_dump({"/**": {"ros__parameters": node_parameters(config, spec)}}))
-            self._children[spec.name] = _Child(spec, node_command(spec, params, namespace), env)
+            params, params_file = node_parameters(config, spec), tmp / f"{spec.name}.yaml"
+            _write_params(params_file, params)
+            self._children[spec.name] = _Child(spec, node_command(spec, params_file, namespace), env, params,
+                                               params_file)
         self._stopped = False
         self.failure: str | None = None   # why the graph was stopped early (a node gave up)
 
@@ -203,7 +210,7 @@ class GraphRunner:
         """Supervise until ``duration_s`` passes, every node has ended cleanly, or a node used up
         its restarts (then ``failure`` says which)."""
         deadline = None if duration_s is None else time.monotonic() + duration_s
-        while deadline is None or time.monotonic() < deadline:
+        while (deadline is None or time.monotonic() < deadline) and not self._stopped:
             for child in self._children.values():
                 self._supervise(child)
                 if self.failure is not None:
@@ -215,7 +222,8 @@ class GraphRunner:
     def _supervise(self, child: _Child) -> None:
         now = time.monotonic()
         if child.restart_at is not None:
-            if now >= child.restart_at:
+            if now >= child.restart_at and not self._stopped:
+                self._restart_parameters(child)
                 pid = self._spawn(child)
                 self._log(f"[launch] restarted {child.spec.name} (pid {pid}, restart {child.restarts} "
                           f"of {self._max_respawns})")
@@ -242,6 +250,12 @@ class GraphRunner:
         child.restart_at = now + delay
         self._log(f"[launch] ERROR: {name} exited with code {code}{_signal_name(code)}{child.reason(False)}; "
                   f"restarting in {delay:.1f} s (restart {child.restarts} of {self._max_respawns})")
+
+    def _restart_parameters(self, child: _Child) -> None:
+        changed = restart_overrides(child.spec, child.params, child.total_restarts)
+        if changed:
+            _write_params(child.params_file, child.params | changed)
+            self._log(f"[launch] {child.spec.name} restarts with {changed}")
 
     @property
     def restarts(self) -> dict[str, int]:

@@ -129,3 +129,44 @@ def test_sigkilled_recorder_leaves_a_playable_file(ros, tmp_path):
     assert frames >= n - 25, (frames, n)
     assert audio_s >= (n - 25) / 25 - 0.1, (audio_s, n)
     assert np.abs(info["audio"]).max() > 0.1          # the clicks are in it, not just silence
+
+
+@pytest.mark.ros
+def test_restarted_recorder_continues_in_a_new_file(ros, tmp_path):
+    """Under `avatar launch`'s supervisor a SIGKILLed recorder is restarted into take.restart1.mp4:
+    the crashed take.mp4 is kept (playable), and recording goes on."""
+    import threading
+
+    from avatar.core.graph import NodeSpec
+    from avatar.core.launcher import GraphRunner
+    out = tmp_path / "take.mp4"
+    lines: list[str] = []
+    runner = GraphRunner([NodeSpec("recorder", "recorder", {"path": str(out)})], REPO / "config" / "avatar.yaml",
+                         log=lines.append, respawn_delay_s=0.2)
+    src = Source(ros)
+    killed, fresh = [], []
+    try:
+        runner.start()
+        threading.Thread(target=runner.wait, args=(None,), daemon=True).start()
+        src.wait_for_subscribers()
+
+        def tick(k):
+            src.executor.spin_once(timeout_sec=0)
+            n = int(src.diagnostics.get("avatar: recorder", {}).get("frames_total", 0))
+            if not killed and n >= 60:
+                killed.append(n)
+                os.kill(runner._children["recorder"].proc.pid, signal.SIGKILL)
+            elif killed and n < killed[0]:
+                fresh.append(n)          # the restarted recorder counts from 0 again
+            # Stream on until the new recorder has taken 60 frames of its own.
+            return bool(fresh) and n >= 60
+        src.stream(40.0, time.time(), click_track(40 * RATE, [1.0]), on_tick=tick)
+    finally:
+        runner.stop()
+        src.close()
+    assert killed, lines
+    restarted = tmp_path / "take.restart1.mp4"
+    assert any("recorder restarts with {'path': '" + str(restarted) + "'}" in ln for ln in lines), lines
+    first, second = decode_mp4(str(out)), decode_mp4(str(restarted))
+    assert len(first["frames"]) >= killed[0] - 25, (len(first["frames"]), killed)
+    assert len(second["frames"]) >= 50, len(second["frames"])
