@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 from avatar.core.errors import InputError
+from avatar.core.timebase import FPS
 
 
 def add_arguments(parser) -> None:
@@ -132,8 +133,8 @@ def _evaluate(video: str | None, audio: str | None, user_audio: str | None, gt_p
     if not video:
         raise InputError("--video is required (or --train-estimator / --score-estimator)")
     frames, fps = media.read_video(video)
-    if abs(fps - 25.0) > 0.01:
-        raise InputError(f"{video} runs at {fps:g} fps; avatar videos are 25 fps")
+    if abs(fps - FPS) > 0.01:
+        raise InputError(f"{video} runs at {fps:g} fps; avatar videos are {FPS} fps")
     speech = load_audio(audio) if audio else media.video_audio(video)
     gt = media.read_gt(gt_path) if gt_path else None
     if speech is None and gt is None:

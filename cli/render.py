@@ -5,12 +5,13 @@ from pathlib import Path
 
 import numpy as np
 
-from avatar.core.audio_io import SAMPLE_RATE, load_audio
+from avatar.core.audio_io import load_audio
 from avatar.core.errors import InputError
 from avatar.core.expression import parse_controls
 from avatar.core.image_io import load_image
 from avatar.core.output_file import atomic_output, check_writable
 from avatar.core.paths import asset
+from avatar.core.timebase import FPS, SAMPLE_RATE
 from avatar.model_runtime.renderers import DEFAULT_RENDERER, FRAMINGS, RENDERER_NAMES
 
 LONG_INPUT_S = 60.0      # longer inputs get a line saying how long (and a progress bar on a TTY)
@@ -82,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
         stats = render_to_file(renderer, source, job, part, progress=sys.stderr.isatty(), portraits=portraits)
     if args.motion_out is not None:
         motion_track.save(args.motion_out, stats.motion)
-    print(f"wrote {args.out}: {stats.frames} frames ({stats.frames / 25:.2f} s) in {stats.seconds:.1f} s "
+    print(f"wrote {args.out}: {stats.frames} frames ({stats.frames / FPS:.2f} s) in {stats.seconds:.1f} s "
           f"({stats.fps:.1f} FPS) with the {args.renderer} renderer; states {stats.states}")
     return 0
 

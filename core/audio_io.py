@@ -15,8 +15,8 @@ import soundfile as sf
 from scipy.signal import resample_poly
 
 from avatar.core.errors import InputError
+from avatar.core.timebase import SAMPLE_RATE
 
-SAMPLE_RATE = 16000
 CHUNK_SAMPLES = 320          # 20 ms at 16 kHz: the AudioChunk size our sources publish
 MAX_RATE = 768_000           # above any real converter; larger values are header corruption
 _TRUNCATED = re.compile(r"^\s*(?:data|SSND)\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)

@@ -26,11 +26,12 @@ from typing import Any
 import numpy as np
 
 from avatar.core.diagnostics import DiagnosticsWindow
+from avatar.core.timebase import SAMPLE_RATE
 
 
 @dataclass
 class PlayoutConfig:
-    sample_rate: int = 16000
+    sample_rate: int = SAMPLE_RATE
     delay_s: float = -1.0       # fixed playout delay; < 0 = automatic from measured latency
     initial_delay_s: float = 0.3  # automatic mode, before anything was measured
     margin_s: float = 0.05      # automatic mode: added to the p95 latency

@@ -16,6 +16,7 @@ import numpy as np
 
 from avatar.core.errors import InputError
 from avatar.core.expression import INDEX, checked_control, neutral_vector
+from avatar.core.timebase import FPS
 
 
 def _keyframe_vector(entry: dict, where: str) -> np.ndarray:
@@ -59,7 +60,7 @@ def load_track(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return parse_track(entries)
 
 
-def per_frame(times: np.ndarray, vectors: np.ndarray, n_frames: int, fps: float = 25.0) -> np.ndarray:
+def per_frame(times: np.ndarray, vectors: np.ndarray, n_frames: int, fps: float = FPS) -> np.ndarray:
     """(n_frames, DIM) float32: the track sampled at each frame's start, linear between keyframes."""
     t = np.arange(n_frames) / fps
     return np.stack([np.interp(t, times, vectors[:, j]) for j in range(vectors.shape[1])], 1).astype(np.float32)

@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from avatar.core.errors import InputError
+from avatar.core.timebase import FPS, SAMPLE_RATE
 
 
 # Crash-safe MP4: a fragment (moof + mdat) is written at every keyframe, the header (moov) holds no
@@ -70,7 +71,7 @@ class Mp4Writer:
     before the end. Players and PyAV read it like any MP4.
     """
 
-    def __init__(self, path: str, width: int, height: int, fps: int = 25, sample_rate: int = 16000,
+    def __init__(self, path: str, width: int, height: int, fps: int = FPS, sample_rate: int = SAMPLE_RATE,
                  crf: int = 18, preset: str = "veryfast", audio_bitrate: int = 64000, fragmented: bool = False):
         if width <= 0 or height <= 0 or width % 2 or height % 2:
             # yuv420p subsamples chroma by 2 in both directions.

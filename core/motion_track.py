@@ -18,8 +18,7 @@ import numpy as np
 from avatar.core import face_motion
 from avatar.core.errors import InputError
 from avatar.core.expression_track import per_frame
-
-FPS = 25
+from avatar.core.timebase import FPS
 
 
 def _channel(name: str, where: str) -> int:

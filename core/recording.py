@@ -23,12 +23,13 @@ from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
 from avatar.core.errors import InputError
 from avatar.core.media import Mp4Writer
+from avatar.core.timebase import FPS, SAMPLE_RATE
 
 
 @dataclass
 class TimelineConfig:
-    fps: int = 25
-    sample_rate: int = 16000
+    fps: int = FPS
+    sample_rate: int = SAMPLE_RATE
     # Stamp jitter below this is absorbed (audio stays contiguous); above, gaps are
     # filled with silence and overlaps trimmed.
     audio_tolerance_s: float = 0.02

@@ -10,6 +10,7 @@ import numpy as np
 
 from avatar.core.audio_io import CHUNK_SAMPLES, SAMPLE_RATE, iter_chunks
 from avatar.core.state_machine import Segment, State, StateTracker, state_segments
+from avatar.core.timebase import FRAME_S
 from avatar.core.vad import ChannelVad, SileroModel, VadConfig, WindowDecision, speech_intervals
 
 
@@ -73,7 +74,7 @@ def live_track(speech: np.ndarray, user: np.ndarray, cfg: VadConfig, barge_in: s
 
 
 def frames_from_track(times: np.ndarray, states: np.ndarray, n_frames: int,
-                      frame_s: float = 0.04) -> np.ndarray:
+                      frame_s: float = FRAME_S) -> np.ndarray:
     """The state a live system shows on each frame: the newest state known at the frame's end."""
     ends = (np.arange(n_frames) + 1) * frame_s
     idx = np.searchsorted(times, ends + 1e-9, side="right") - 1
@@ -81,7 +82,7 @@ def frames_from_track(times: np.ndarray, states: np.ndarray, n_frames: int,
 
 
 def frames_from_stamps(arrivals: np.ndarray, stamps: np.ndarray, states: np.ndarray, n_frames: int,
-                       render_lag_s: float = float("inf"), frame_s: float = 0.04) -> np.ndarray:
+                       render_lag_s: float = float("inf"), frame_s: float = FRAME_S) -> np.ndarray:
     """The state a stamp-keyed consumer shows on each frame.
 
     Messages are applied in arrival order, each setting the state from its stamp on
@@ -109,7 +110,7 @@ def frames_from_stamps(arrivals: np.ndarray, stamps: np.ndarray, states: np.ndar
     return out
 
 
-def frames_from_segments(segments: list[Segment], n_frames: int, frame_s: float = 0.04) -> np.ndarray:
+def frames_from_segments(segments: list[Segment], n_frames: int, frame_s: float = FRAME_S) -> np.ndarray:
     """The state at each frame's centre."""
     centres = (np.arange(n_frames) + 0.5) * frame_s
     starts = np.array([s.start for s in segments])

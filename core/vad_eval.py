@@ -16,6 +16,7 @@ import soundfile as sf
 from avatar.core.audio_io import SAMPLE_RATE, downmix, resample
 from avatar.core.errors import AvatarError
 from avatar.core.state_machine import State, combine
+from avatar.core.timebase import FRAME_S
 
 SENTENCES = (
     "Hello, and welcome. How can I help you today?",
@@ -115,7 +116,7 @@ def add_noise(x: np.ndarray, turns: list[tuple[float, float]], snr_db: float, ki
     return (x + gain * noise).astype(np.float32)
 
 
-def frame_truth(d: Dialogue, frame_s: float = 0.04, barge_in: str = "speaking") -> np.ndarray:
+def frame_truth(d: Dialogue, frame_s: float = FRAME_S, barge_in: str = "speaking") -> np.ndarray:
     """Ground-truth state (int) at the centre of every ``frame_s`` frame."""
     n = int(d.duration / frame_s)
     centres = (np.arange(n) + 0.5) * frame_s

@@ -1,9 +1,7 @@
 """Dataclass configs of every network; checkpoints store them as JSON (nanoGPT style)."""
 from dataclasses import asdict, dataclass, field, fields
 
-FPS = 25
-SAMPLE_RATE = 16000
-SAMPLES_PER_FRAME = SAMPLE_RATE // FPS  # 640: frame t covers samples [t*640, (t+1)*640)
+from avatar.core.timebase import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME  # noqa: F401  (re-exported)
 
 
 @dataclass

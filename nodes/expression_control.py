@@ -13,6 +13,7 @@ from avatar.core.errors import AvatarError, InputError
 from avatar.core.expression import NAMES
 from avatar.core.expression_smoothing import DEFAULT_RATES, ControllerConfig, ExpressionController, parse_rates
 from avatar.core.state_machine import State
+from avatar.core.timebase import FPS
 from avatar.msg import AvatarState, Expression, ExpressionControl
 from avatar.nodes.audio_msg import to_stamp
 from avatar.nodes.toolkit import QOS, AvatarNode, Param, run_node
@@ -32,7 +33,7 @@ def check_rates(text: str) -> str | None:
 
 class ExpressionControlNode(AvatarNode):
     PARAMS = (
-        Param("rate_hz", 25.0, "publish rate of /avatar/expression (the video frame rate)", range=(1.0, 100.0)),
+        Param("rate_hz", float(FPS), "publish rate of /avatar/expression (the video frame rate)", range=(1.0, 100.0)),
         Param("rate_scale", 1.0, "multiplies every control's speed limit", range=(0.05, 20.0)),
         Param("rate_overrides", "", "per-control speed limits in units/s, e.g. 'head_nod=0.8,gaze_x=6'; defaults: "
               + ", ".join(f"{k}={v}" for k, v in DEFAULT_RATES.items()), check=check_rates),

@@ -19,6 +19,7 @@ from avatar.core.diagnostics import ERROR, OK, WARN
 from avatar.core.errors import InputError
 from avatar.core.jpeg_encoder import decode_jpeg, encode_jpeg
 from avatar.core.media import rgb_from_image
+from avatar.core.timebase import SAMPLE_RATE
 from avatar.core.web_view import WebView
 from avatar.core.window_view import WindowConfig, WindowSink, check_display
 from avatar.msg import AudioChunk, AvatarState
@@ -52,7 +53,7 @@ class FaceDisplay(AvatarLifecycleNode):
         Param("audio_device", "", "PortAudio output device name or index; empty = default", read_only=True),
         Param("delay_ms", -1.0, "playout delay after the stamps; -1 = automatic from measured latency",
               range=(-1.0, 5000.0)),
-        Param("sample_rate", 16000, "speech audio sample rate", range=(8000, 48000), read_only=True),
+        Param("sample_rate", SAMPLE_RATE, "speech audio sample rate", range=(8000, 48000), read_only=True),
     )
 
     def __init__(self):

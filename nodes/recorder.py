@@ -14,6 +14,7 @@ from avatar.core.errors import AvatarError
 from avatar.core.media import rgb_from_image
 from avatar.core.output_file import OVERWRITE_DEFAULT, check_writable
 from avatar.core.recording import McapBag, StampedMp4Recorder, TimelineConfig, typestore_with_msgs
+from avatar.core.timebase import FPS, SAMPLE_RATE
 from avatar.msg import AudioChunk, AvatarState
 from avatar.nodes.audio_msg import from_stamp, msg_to_mono
 from avatar.nodes.toolkit import AUDIO_RELIABILITY, MAX_CHUNK, QOS, AvatarNode, Param, run_node
@@ -27,7 +28,7 @@ def _deep(profile: QoSProfile, seconds: float, rate_hz: float) -> QoSProfile:
                       reliability=profile.reliability)
 
 
-IMAGE_QOS = _deep(QOS.image, 4.0, 25)
+IMAGE_QOS = _deep(QOS.image, 4.0, FPS)
 AUDIO_QOS = _deep(QOS.audio, 4.0, 50)
 
 # topic -> (message class, rosbags type name, QoS); names are remappable with --ros-args -r.
@@ -47,8 +48,8 @@ class Recorder(AvatarNode):
               read_only=True),
         Param("overwrite", OVERWRITE_DEFAULT, "replace an existing MP4 (bags are never overwritten)",
               read_only=True),
-        Param("fps", 25, "MP4 frame rate", range=(1, 120), read_only=True),
-        Param("sample_rate", 16000, "MP4 audio sample rate (speech chunks must match)",
+        Param("fps", FPS, "MP4 frame rate", range=(1, 120), read_only=True),
+        Param("sample_rate", SAMPLE_RATE, "MP4 audio sample rate (speech chunks must match)",
               range=(8000, 48000), read_only=True),
         Param("crf", 18, "MP4 H.264 quality (lower = better, larger)", range=(0, 51), read_only=True),
     )

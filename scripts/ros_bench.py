@@ -8,6 +8,7 @@ from pathlib import Path
 
 from avatar.core.audio_io import save_wav
 from avatar.core.audio_sources import ChunkPump, file_source
+from avatar.core.timebase import SAMPLE_RATE
 from avatar.core.vad_eval import Dialogue
 
 
@@ -62,7 +63,7 @@ def _play(executor, pubs, d: Dialogue, tmp: Path, i: int, arrivals, to_msg):
         def publish(chunk):
             if k == 0 and not first:
                 first.append(chunk.stamp)
-            lag.append(time.time() - (chunk.stamp + len(chunk.samples) / 16000))
+            lag.append(time.time() - (chunk.stamp + len(chunk.samples) / SAMPLE_RATE))
             pubs[k].publish(to_msg(chunk))
         return publish
     n0 = len(arrivals)

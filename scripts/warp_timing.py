@@ -14,6 +14,7 @@ import skimage.data
 
 from avatar.core import face_motion as fm
 from avatar.core.image_io import load_image
+from avatar.core.timebase import FPS
 from avatar.model_runtime.portrait import analyse_portrait
 from avatar.model_runtime.renderers.warp.renderer import WarpRenderer
 
@@ -21,7 +22,7 @@ from avatar.model_runtime.renderers.warp.renderer import WarpRenderer
 def varied_motion(n: int, seed: int = 0) -> np.ndarray:
     """(n, DIM) motion at 25 FPS: every channel a smooth random curve; head within +-8 deg."""
     rng = np.random.default_rng(seed)
-    t = np.arange(n) / 25.0
+    t = np.arange(n) / FPS
     out = np.zeros((n, fm.DIM), np.float32)
     for k in range(fm.DIM):
         f, phase = rng.uniform(0.3, 3.0), rng.uniform(0, 2 * np.pi)

@@ -15,10 +15,11 @@ import cv2
 import numpy as np
 from ros_helpers import node_matched
 
+from avatar.core.timebase import FPS
+from avatar.core.timebase import SAMPLE_RATE as RATE
+from avatar.core.timebase import SAMPLES_PER_FRAME as SPF
+
 SIZE = 128
-FPS = 25
-RATE = 16000
-SPF = RATE // FPS   # samples per frame
 
 
 def synthetic_frame(index: int, size: int = SIZE) -> np.ndarray:

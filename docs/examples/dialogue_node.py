@@ -23,10 +23,9 @@ from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 
+from avatar.core.audio_io import CHUNK_SAMPLES as CHUNK     # 20 ms
+from avatar.core.timebase import SAMPLE_RATE as RATE         # 16 kHz: the avatar's one audio rate
 from avatar.msg import AudioChunk, Expression
-
-RATE = 16000
-CHUNK = 320                 # 20 ms at 16 kHz
 
 
 class DialogueNode(Node):

@@ -13,6 +13,7 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
 from avatar.core.expression import CONTROLS, DIM, INDEX
+from avatar.core.timebase import FPS, SAMPLES_PER_FRAME
 
 from .draw_features import FaceState
 
@@ -112,7 +113,7 @@ def _saccades(rng, n: int, fps: int, amp_by_state: np.ndarray, state: np.ndarray
     return out
 
 
-def energy_track(speech: np.ndarray, n: int, hop: int = 640) -> np.ndarray:
+def energy_track(speech: np.ndarray, n: int, hop: int = SAMPLES_PER_FRAME) -> np.ndarray:
     """(T,) loudness per video frame in [0, 1] (dB above -60, scaled)."""
     x = speech[:n * hop].reshape(n, hop).astype(np.float64)
     db = 10 * np.log10((x * x).mean(1) + 1e-9)
@@ -120,7 +121,7 @@ def energy_track(speech: np.ndarray, n: int, hop: int = 640) -> np.ndarray:
 
 
 def compose(rng, state: np.ndarray, mouth: dict, expr: np.ndarray, speech: np.ndarray,
-            fps: int = 25) -> tuple[list[FaceState], dict]:
+            fps: int = FPS) -> tuple[list[FaceState], dict]:
     """FaceStates for rendering and the per-frame ground truth (contracts.md)."""
     n = len(state)
     spk, lst, idle = state == SPEAKING, state == LISTENING, state == IDLE

@@ -12,14 +12,15 @@ from pathlib import Path
 
 import numpy as np
 
+from avatar.core.timebase import FPS
+from avatar.core.timebase import SAMPLES_PER_FRAME as HOP
+
 from . import behaviour, sentences, speech
 from .identity import Identity
 from .render import FaceRenderer
 from .visemes import mouth_tracks
 from .writer import write_json, write_video, write_wav
 
-FPS = 25
-HOP = speech.SAMPLE_RATE // FPS            # 640 audio samples per video frame
 STATE_NAMES = {behaviour.IDLE: "idle", behaviour.LISTENING: "listening",
                behaviour.SPEAKING: "speaking"}
 # next-state choice after (None = clip start, idle, listening, speaking)

@@ -22,13 +22,12 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d, median_filter
 
 from avatar.core.errors import InputError
+from avatar.core.timebase import FPS, SAMPLE_RATE
+from avatar.core.timebase import SAMPLES_PER_FRAME as HOP
 
 from .haar import HaarCascade
 from .writer import write_json, write_video, write_wav
 
-FPS = 25
-SAMPLE_RATE = 16000
-HOP = SAMPLE_RATE // FPS
 MAX_CLIP_S = 12.0
 DETECT_WIDTH = 160
 DETECT_EVERY = 5          # source frames; the track is smoothed over 0.3 s anyway

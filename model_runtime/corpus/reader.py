@@ -19,8 +19,7 @@ import numpy as np
 import soundfile as sf
 
 from avatar.core.errors import InputError
-
-SAMPLE_RATE = 16000
+from avatar.core.timebase import SAMPLE_RATE
 
 
 def _read_wav(path: Path) -> np.ndarray:

@@ -11,9 +11,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.signal import resample_poly
 
+from avatar.core.timebase import SAMPLE_RATE
+
 from .espeak import ESPEAK_SAMPLE_RATE, Espeak, SpeechParams, Voice
 
-SAMPLE_RATE = 16000
 DIALECTS = ("gmw/en", "gmw/en-US", "gmw/en-GB-scotland", "gmw/en-GB-x-gbclan", "gmw/en-GB-x-rp",
             "gmw/en-GB-x-gbcwmd", "gmw/en-029", "gmw/en-US-nyc")
 TRAIN_VARIANTS = ("m1", "m2", "m3", "m5", "m7", "f1", "f2", "f5", "klatt", "klatt3", "Andy",

@@ -16,6 +16,8 @@ import json
 
 import numpy as np
 
+from avatar.core.timebase import SAMPLE_RATE
+
 from .behaviour import SPEAKING, energy_track
 from .reader import open_corpus
 from .visemes import mouth_tracks
@@ -46,7 +48,7 @@ def clip_sync(mouth: np.ndarray, speech: np.ndarray, state: np.ndarray,
 
 def fine_lag_ms(gt: dict, speech: np.ndarray, max_lag_ms: int = 100) -> dict[int, float]:
     """Correlation of aperture and loudness at 5 ms steps, by lag in ms (speaking only)."""
-    sr, hop = 16000, 16000 // FINE_HZ
+    hop = SAMPLE_RATE // FINE_HZ
     n = len(speech) // hop
     spans = [(g["start"], g["end"]) for g in gt["segments"] if g["state"] == "speaking"]
     utterances = []

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from avatar.core.timebase import FPS
+
 GRID_HZ = 200  # fine time grid for blending, then averaged per video frame
 ONSET_SHIFT_S = {"p": 0.040}
 REST = (0.0, 1.0, 0.0)
@@ -113,7 +115,7 @@ def _targets(phonemes: list[tuple[float, str]], end: float) -> list[_Target]:
 
 
 def mouth_tracks(utterances: list[tuple[float, list[tuple[float, str]], float]],
-                 n_frames: int, fps: int = 25, tau: float = 0.03,
+                 n_frames: int, fps: int = FPS, tau: float = 0.03,
                  tau_round: float = 0.07) -> dict[str, np.ndarray]:
     """Per-frame aperture, width and rounding for a clip.
 

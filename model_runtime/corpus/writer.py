@@ -15,11 +15,13 @@ import av
 import numpy as np
 import soundfile as sf
 
+from avatar.core.timebase import FPS, SAMPLE_RATE
+
 CRF = 16
 PRESET = "faster"
 
 
-def write_video(path: Path, frames: Iterable[np.ndarray], fps: int = 25, crf: int = CRF) -> int:
+def write_video(path: Path, frames: Iterable[np.ndarray], fps: int = FPS, crf: int = CRF) -> int:
     """Encode RGB uint8 frames (H, W, 3) to an H.264 MP4 with no audio; returns the frame count."""
     tmp = path.with_suffix(".part.mp4")
     count = 0
@@ -41,7 +43,7 @@ def write_video(path: Path, frames: Iterable[np.ndarray], fps: int = 25, crf: in
     return count
 
 
-def write_wav(path: Path, wave: np.ndarray, sample_rate: int = 16000) -> None:
+def write_wav(path: Path, wave: np.ndarray, sample_rate: int = SAMPLE_RATE) -> None:
     """float32 in [-1, 1] -> 16-bit PCM mono."""
     pcm = np.round(np.clip(wave, -1.0, 1.0) * 32767.0).astype(np.int16)
     sf.write(str(path), pcm, sample_rate, subtype="PCM_16")

@@ -17,7 +17,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from avatar.model_runtime.engine.planner import ClipPlan, PlannerConfig
 from avatar.model_runtime.engine.streaming import EngineConfig, StreamingEngine
-from avatar.model_runtime.engine.timeline import SAMPLES_PER_FRAME, SAMPLE_RATE
+from avatar.model_runtime.engine.timeline import FPS, SAMPLES_PER_FRAME, SAMPLE_RATE
 
 
 @dataclass(frozen=True)
@@ -139,7 +139,7 @@ def live_latency(renderer, motion, image, cfg: BenchConfig) -> dict:
     lat, degraded, frames = [], 0, 0
     for f in eng.frames():
         frames += 1
-        lat.append((f.done_at - (eng.origin + (f.index + 1) / 25)) * 1e3)
+        lat.append((f.done_at - (eng.origin + (f.index + 1) / FPS)) * 1e3)
         degraded += f.degraded
         if time.monotonic() - eng.origin > cfg.seconds:
             break

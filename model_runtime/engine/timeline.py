@@ -10,10 +10,7 @@ import threading
 import numpy as np
 
 from avatar.core.expression import DIM, neutral_vector
-
-SAMPLE_RATE = 16000
-FPS = 25
-SAMPLES_PER_FRAME = SAMPLE_RATE // FPS
+from avatar.core.timebase import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME  # noqa: F401  (the engine imports them from here)
 
 
 class AudioTimeline:

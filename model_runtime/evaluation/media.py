@@ -11,9 +11,8 @@ import numpy as np
 
 from avatar.core.audio_io import load_audio
 from avatar.core.errors import InputError
+from avatar.core.timebase import FPS, SAMPLE_RATE
 from avatar.model_runtime.evaluation.estimator import PARAM_NAMES
-
-SAMPLE_RATE = 16000
 
 
 def _existing(path: str | Path, what: str) -> Path:
@@ -92,7 +91,7 @@ def check_gt(gt: dict, n_frames: int) -> None:
 
 def check_audio_length(speech: np.ndarray, n_frames: int, tolerance_s: float = 0.5) -> None:
     """Audio and video must cover the same time, within tolerance_s (codec padding)."""
-    video_s = n_frames / 25.0
+    video_s = n_frames / FPS
     audio_s = len(speech) / SAMPLE_RATE
     if abs(audio_s - video_s) > tolerance_s:
         raise InputError(f"audio is {audio_s:.2f} s but the video is {video_s:.2f} s; they must match")

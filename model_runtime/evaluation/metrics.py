@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 from scipy.ndimage import median_filter
 
-SAMPLES_PER_FRAME = 640
+from avatar.core.timebase import FPS, SAMPLES_PER_FRAME
 IDLE, LISTENING, SPEAKING = 0, 1, 2
 
 
@@ -189,7 +189,7 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
     return float(a @ b / den) if den > 1e-12 else 0.0
 
 
-def drift_window(n_frames: int, fps: int = 25, seconds: float = 60.0, fraction: float = 0.2) -> int:
+def drift_window(n_frames: int, fps: int = FPS, seconds: float = 60.0, fraction: float = 0.2) -> int:
     """Length in frames of the first and last windows compared for drift: a minute, or 20%
     of a video shorter than five minutes."""
     return max(1, min(int(seconds * fps), int(np.ceil(fraction * n_frames))))

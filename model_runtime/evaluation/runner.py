@@ -7,11 +7,11 @@ import numpy as np
 
 from avatar.core.errors import InputError
 from avatar.core.expression import INDEX as EXPRESSION_INDEX
+from avatar.core.timebase import FPS
 from avatar.model_runtime.evaluation import metrics
 from avatar.model_runtime.evaluation.estimator import Estimates, FaceEstimator, estimate, load_estimator
 from avatar.model_runtime.evaluation.media import check_audio_length, check_gt
 
-FPS = 25
 # Commanded expression control -> (measured gt.json/estimator key, sign). The corpus renders
 # smile - frown as "smile", brow_raise - brow_furrow as "brow", and squint narrows the eyes.
 EXPRESSION_PAIRS: dict[str, tuple[str, float]] = {

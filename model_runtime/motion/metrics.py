@@ -13,9 +13,9 @@ from scipy.ndimage import gaussian_filter1d
 from scipy.signal import find_peaks
 
 from avatar.core import expression, face_motion
+from avatar.core.timebase import FPS
 from avatar.model_runtime.corpus.behaviour import NOD_DEG
 
-FPS = 25
 MOUTH = ("jawOpen", "mouthFunnel", "mouthPucker", "mouthStretchLeft", "mouthStretchRight")
 STATES = {0: "idle", 1: "listening", 2: "speaking"}
 NOD_MIN_DEG = 2.0

@@ -1,0 +1,29 @@
+"""Guards for "one definition each": the copies that cannot import Python (msg, CMake,
+pyproject, YAML) must agree with the code, and no module restates the time base."""
+import ast
+from pathlib import Path
+
+from avatar.core import timebase
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCES = ("core", "nodes", "cli", "model_runtime", "launch", "scripts", "docs")   # tests may pin values
+TIMEBASE_NAMES = {"SAMPLE_RATE", "FPS", "SAMPLES_PER_FRAME", "FRAME_S"}
+
+
+def _module_assignments(path: Path) -> set[str]:
+    """Names a module binds at top level with ``NAME = value`` (imports do not count)."""
+    tree = ast.parse(path.read_text(), str(path))
+    names = set()
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        names |= {t.id for t in targets if isinstance(t, ast.Name)}
+    return names
+
+
+def test_time_base_is_defined_once():
+    assert (timebase.SAMPLE_RATE, timebase.FPS, timebase.SAMPLES_PER_FRAME) == (16000, 25, 640)
+    assert timebase.FRAME_S == 0.04
+    copies = [f"{p.relative_to(ROOT)}: {sorted(_module_assignments(p) & TIMEBASE_NAMES)}"
+              for d in SOURCES for p in sorted((ROOT / d).rglob("*.py"))
+              if p != ROOT / "core" / "timebase.py" and _module_assignments(p) & TIMEBASE_NAMES]
+    assert not copies, "import these from avatar.core.timebase instead:\n" + "\n".join(copies)
