@@ -36,12 +36,13 @@ def renderer_classes_or_diffusion(notes: list[str]) -> dict:
         return {DiffusionRenderer.name: DiffusionRenderer}
 
 
-def motion_source(device: str, notes: list[str]):
-    """The motion generator on ``device``, tried on one short clip; ExplicitMotion (noted) if it fails."""
+def motion_source(notes: list[str]):
+    """The motion generator (it runs on the CPU everywhere), tried on one short clip; ExplicitMotion
+    (noted) if it fails."""
     try:
         from avatar.model_runtime.engine.motion_source import load_motion_source
 
-        source = load_motion_source(device=device)
+        source = load_motion_source()
         n, ctx = 2, source.audio_context_frames
         wave = torch.zeros(1, (ctx + n) * SAMPLES_PER_FRAME + int(source.audio_lookahead_ms * SAMPLE_RATE / 1000))
         tokens = source.features(wave, ctx + n)                                  # (1, ctx + n, D) or None

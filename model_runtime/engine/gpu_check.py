@@ -161,7 +161,7 @@ def section_bench(ctx: Context):
     from avatar.model_runtime.engine.gpu_bench import bench_grid, motion_source, renderer_classes_or_diffusion
 
     classes = renderer_classes_or_diffusion(ctx.notes)
-    motion, motion_name = motion_source(str(ctx.device), ctx.notes)
+    motion, motion_name = motion_source(ctx.notes)
     ctx.log.put("notes", ctx.notes)
     rows = bench_grid(classes, motion, ctx.image, list(ctx.plan.bench_grid), str(ctx.device), ctx.plan.dtype,
                       ctx.plan.bench_seconds, ctx.deadline,
