@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from avatar.model_runtime.renderers.warp.paint import Band, band, composite, luminance, polygon_median
@@ -20,7 +21,7 @@ from avatar.model_runtime.renderers.warp.topology import Topology
 OPEN_SOURCE = 0.06       # source inner-lip gap / mouth width above which the photo's own mouth shows
 TEETH_LEN = 0.1          # visible upper-teeth length at most, x mouth width
 LOWER_TEETH_LEN = 0.03   # ... lower teeth
-TEETH_WHITE = np.array([236, 230, 218], np.float32)
+TEETH_WHITE = np.array([240, 230, 212], np.float32)
 MOUTH_RED = np.array([170, 60, 62], np.float32)     # pulls lip tones toward the inside's red
 CAVITY = 0.3             # cavity colour, x the lips' colour
 MIN_GAP_PX = 0.25        # gaps thinner than this draw nothing (a still face stays the photo)
@@ -54,7 +55,7 @@ def build_mouth(crop: np.ndarray, topo: Topology, g: Geometry) -> Mouth:
         order = np.argsort(luminance(inner))
         cavity = np.minimum(inner[order[: max(1, len(order) // 4)]].mean(axis=0), cavity)
     # Teeth a little under the skin's own light, so a dim or tinted photo gets dim teeth.
-    teeth = (0.85 * TEETH_WHITE + 0.15 * skin) * np.clip(luminance(skin) / 150.0, 0.75, 1.0)
+    teeth = (0.75 * TEETH_WHITE + 0.25 * skin) * np.clip(luminance(skin) / 150.0, 0.75, 1.0)
     return Mouth(top=np.concatenate([c0, topo.mid_upper, c1]), bottom=np.concatenate([c0, topo.mid_lower, c1]),
                  mouth_w=g.mouth_w, cavity=cavity.astype(np.float32),
                  tongue=(0.4 * lips + 0.45 * MOUTH_RED * luminance(lips) / luminance(MOUTH_RED)).astype(np.float32), teeth=teeth.astype(np.float32),
@@ -71,7 +72,9 @@ def draw_mouth(image: np.ndarray, mouth: Mouth, dst: np.ndarray) -> None:
     b = band(dst[mouth.top], dst[mouth.bottom], image.shape[0])
     if b is None or float((b.bottom - b.top).max()) < MIN_GAP_PX:
         return
-    composite(image, b.box, _interior(b, mouth, dst), b.coverage)
+    # A soft edge: the lips' inner rim blends into the opening instead of a cut-out line.
+    alpha = cv2.GaussianBlur(b.coverage, (3, 3), 0.6)
+    composite(image, b.box, _interior(b, mouth, dst), alpha)
 
 
 def _interior(b: Band, m: Mouth, dst: np.ndarray) -> np.ndarray:
@@ -101,11 +104,15 @@ def _interior(b: Band, m: Mouth, dst: np.ndarray) -> np.ndarray:
 def _teeth(out, b: Band, m: Mouth, u, across, gap, y):
     """Upper teeth hanging from the top edge (visible in proportion to the opening), a hint of
     lower teeth along the bottom one, shaded toward the corners, incisor seams faint."""
-    upper_len = np.minimum(0.5 * gap, TEETH_LEN * m.mouth_w) * across ** 1.2   # (w,)
+    upper_len = np.minimum(0.42 * gap, TEETH_LEN * m.mouth_w) * across ** 1.2  # (w,)
     depth = y - b.top                                                           # (h, w) below the top
-    upper = np.clip(upper_len - depth + 0.5, 0, 1)
+    # No teeth in the mouth's corners (the dark buccal corridor).
+    upper = np.clip(upper_len - depth + 0.5, 0, 1) * np.clip((across - 0.5) / 0.3, 0, 1)
     seams = 1 - 0.1 * np.exp(-np.square((np.abs(u - 0.5) % 0.09) / 0.012))   # faint gaps between teeth
-    light = (0.35 + 0.65 * across) * seams * (1 - 0.25 * np.clip(depth / np.maximum(upper_len, 1), 0, 1))
+    # Lips shade the teeth: a slightly parted mouth shows them dim, their roots under the lip darker.
+    parted = np.clip(float(gap.max()) / (0.2 * m.mouth_w), 0, 1)
+    root = np.clip(depth / np.maximum(upper_len, 1), 0, 1)
+    light = (0.45 + 0.55 * across) * seams * (0.7 + 0.25 * parted) * (0.8 + 0.2 * np.sqrt(root))
     out += upper[..., None] * (m.teeth * light[..., None] - out)
     lower_len = np.minimum(0.15 * np.maximum(gap - 0.4 * m.mouth_w, 0), LOWER_TEETH_LEN * m.mouth_w) * across ** 4
     lower = np.clip(lower_len - (b.bottom - y) + 0.5, 0, 1) * (lower_len > 0.5)

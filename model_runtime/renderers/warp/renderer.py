@@ -21,7 +21,7 @@ from avatar.model_runtime.renderers.warp import head
 from avatar.model_runtime.renderers.warp.eyes import Eye, build_eyes, draw_eye
 from avatar.model_runtime.renderers.warp.mouth import Mouth, build_mouth, draw_mouth
 from avatar.model_runtime.renderers.warp.rig import Rig, build_rig, geometry
-from avatar.model_runtime.renderers.warp.topology import RING1_FOLLOW, Topology, build
+from avatar.model_runtime.renderers.warp.topology import Topology, build, follow_ring
 from avatar.model_runtime.renderers.warp.warp import TriangleWarp
 
 MIN_SIZE = 64
@@ -55,9 +55,10 @@ def face_landmarks(face: Any) -> np.ndarray:
 
 class WarpRenderer:
     name: ClassVar[str] = "warp"
-    # Side = 5 eye distances with the eyes 40 % down: forehead, brows, chin and an open jaw fit
-    # with a margin, and the fixed outer ring lands near the paste-back mask's edge.
-    framing: ClassVar[Framing] = Framing(scale=5.0, eye_height=0.4)
+    # Side = 5.2 eye distances with the eyes 38 % down: brows, forehead, chin and a wide-open jaw
+    # fit with a margin (the chin needs ~1 eye distance below it to drop into), and the fixed
+    # outer ring lands near the paste-back mask's edge.
+    framing: ClassVar[Framing] = Framing(scale=5.2, eye_height=0.38)
     default_size: ClassVar[int] = 512
 
     def __init__(self, size: int = 512):
@@ -117,7 +118,7 @@ class WarpRenderer:
         pts = topo.points + prepared.rig.displace(m)
         face = slice(0, int(topo.ring1[0]))                 # landmarks and mouth mid lines
         pts[face] = head.rotate(pts[face], prepared.pivot, *(float(m[fm.INDEX[k]]) for k in fm.HEAD))
-        pts[topo.ring1] = topo.points[topo.ring1] + RING1_FOLLOW * (pts[topo.oval] - topo.points[topo.oval])
+        follow_ring(topo, pts)
         return pts[:, :2]
 
     def render_frame(self, prepared: Prepared, motion: np.ndarray) -> np.ndarray:

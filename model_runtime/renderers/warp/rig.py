@@ -13,14 +13,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from avatar.core import face_motion as fm
 from avatar.model_runtime.renderers.warp.topology import Chains, Topology, landmark_loops, split_loop
 
-JAW_GAP = 0.6            # inner-lip gap at jawOpen 1, x mouth width
-JAW_PROBE_RAD = 0.3      # jaw rotation used to shape the field before it is scaled to JAW_GAP
-JAW_CORNER = 0.12        # share of the jaw's drop the mouth corners take (the opening is rounded)
+JAW_GAP = 0.5            # inner-lip gap at jawOpen 1, x mouth width
+JAW_LEVER_MAX = 1.4      # the chin drops at most this many times as far as the lower lip
+JAW_CORNER = 0.0         # share of the jaw's drop the mouth corners take (the opening is rounded)
 UPPER_LIP_LIFT = 0.06    # upper lip rise at jawOpen 1, x mouth width
 BLINK_MEET = 0.78        # closed lids meet this far down the opening
 SQUINT_RAISE = 0.25      # lower lid rise at eyeSquint 1, x opening (< 1 - BLINK_MEET: no overlap)
@@ -38,6 +39,8 @@ class Geometry:
     mouth_c: np.ndarray   # (2,) mouth centre
     lips_outer: Chains
     lips_inner: Chains
+    upper_lip: np.ndarray  # (k,) vertex indices on the upper lip (its contours and the rows between)
+    lower_lip: np.ndarray  # (k,) ... on the lower lip
 
 
 def geometry(topo: Topology) -> Geometry:
@@ -46,10 +49,23 @@ def geometry(topo: Topology) -> Geometry:
     iris = [lm[list(loops[k])].mean(axis=0)[:2] for k in ("iris_a", "iris_b")]
     outer = split_loop(loops["lips_outer"], lm[:, :2])
     corners = lm[[outer.upper[0], outer.upper[-1]], :2]
+    inner = topo.mouth
     return Geometry(eye_dist=float(np.linalg.norm(iris[0] - iris[1])),
                     mouth_w=float(np.linalg.norm(corners[1] - corners[0])),
                     mouth_c=lm[np.concatenate([outer.upper, outer.lower]), :2].mean(axis=0),
-                    lips_outer=outer, lips_inner=topo.mouth)
+                    lips_outer=outer, lips_inner=inner,
+                    upper_lip=_inside(lm, outer.upper, inner.upper, exclude=inner.lower[1:-1]),
+                    lower_lip=_inside(lm, outer.lower, inner.lower, exclude=inner.upper[1:-1]))
+
+
+def _inside(lm: np.ndarray, outer: np.ndarray, inner: np.ndarray, exclude: np.ndarray) -> np.ndarray:
+    """Landmarks (of the 468-point mesh) on the lip between an outer and an inner chain (both
+    corner to corner), the chains included; ``exclude``: the other lip's inner chain, which a
+    shut mouth puts on this lip's inner edge."""
+    poly = lm[np.concatenate([outer, inner[::-1]]), :2].astype(np.float32)
+    near = [i for i in range(468) if cv2.pointPolygonTest(poly, (float(lm[i, 0]), float(lm[i, 1])), True) >= -0.5]
+    keep = (set(near) | set(outer.tolist()) | set(inner.tolist())) - set(exclude.tolist())
+    return np.array(sorted(keep), np.int64)
 
 
 def _gauss(d: np.ndarray, sigma: float) -> np.ndarray:
@@ -83,9 +99,8 @@ class Rig:
 
 
 def _jaw(topo: Topology, g: Geometry) -> tuple[np.ndarray, np.ndarray]:
-    """(jawOpen, mouthClose) fields (P, 3). The lower face turns about a hinge at ear height
-    (using the mesh depth, so the chin swings down and back), scaled so the lower lip drops
-    JAW_GAP x mouth width; the upper lip lifts a little."""
+    """(jawOpen, mouthClose) fields (P, 3). The lower face turns about a hinge between mouth and
+    eyes, scaled so the lower lip drops JAW_GAP x mouth width; the upper lip lifts a little."""
     p = topo.points
     n = len(p)
     oval = p[topo.oval]
@@ -95,31 +110,30 @@ def _jaw(topo: Topology, g: Geometry) -> tuple[np.ndarray, np.ndarray]:
     eye_y = np.mean([p[np.concatenate([e.upper, e.lower]), 1].mean() for e in topo.eyes])
     # The hinge (the jaw joint) sits about a third of the way from the mouth up to the eyes.
     hinge_y = corners[:, 1].mean() - 0.35 * (corners[:, 1].mean() - eye_y)
-    hinge_z = oval[:, 2].min()
     # The split between jaw and upper face: the corner line, then out to the hinges.
     sx = np.array([ends[0, 0], corners[0, 0], corners[1, 0], ends[1, 0]])
     sy = np.array([hinge_y, corners[0, 1], corners[1, 1], hinge_y])
     t = (p[:, 1] - np.interp(p[:, 0], sx, sy)) / (0.25 * g.mouth_w)
     w = np.clip((t + 0.1) / 0.7, 0, 1)
     w = w * w * (3 - 2 * w)
-    w[np.concatenate([lo.upper, li.upper])] = 0.0
-    # The lower lip drops most at the middle, so the opening is rounded, not a box.
-    for chain in (lo.lower, li.lower):
+    w[g.upper_lip] = 0.0
+    # The lower lip drops most at the middle, so the opening is rounded, not a box; its inner
+    # edge takes a little less than the rest of the lip near the corners (never more: no folds).
+    lower = g.lower_lip
+    for chain, idx in ((lo.lower, lower), (li.lower, li.lower)):
         x0, x1 = p[chain[0], 0], p[chain[-1], 0]
-        u = (2 * p[chain, 0] - x0 - x1) / max(x1 - x0, 1e-3)             # -1..1 corner to corner
-        w[chain] = JAW_CORNER + (1 - JAW_CORNER) * np.clip(1 - u * u, 0, 1) ** 0.8
-    lower = np.concatenate([lo.lower, li.lower])
-    yc, zc = p[:, 1] - hinge_y, p[:, 2] - hinge_z
-    c, s = np.cos(JAW_PROBE_RAD), np.sin(JAW_PROBE_RAD)
-    rot = np.stack([np.zeros(n), yc * c + zc * s - yc, -yc * s + zc * c - zc], axis=1)
+        u = (2 * p[idx, 0] - x0 - x1) / max(x1 - x0, 1e-3)                 # -1..1 corner to corner
+        w[idx] = JAW_CORNER + (1 - JAW_CORNER) * np.clip(1 - u * u, 0, 1) ** 0.8
     lip = li.lower[len(li.lower) // 2]
-    target = JAW_GAP * g.mouth_w
-    if rot[lip, 1] < 0.3 * target:     # flat or unreliable depth (drawings): drop straight down
-        rot = np.tile([0.0, target, 0.0], (n, 1))
-    jaw = w[:, None] * rot * (target / rot[lip, 1])
-    upper = np.concatenate([lo.upper[1:-1], li.upper[1:-1]])
-    u = (p[upper, 0] - g.mouth_c[0]) / (0.5 * g.mouth_w)
-    jaw[upper, 1] -= UPPER_LIP_LIFT * g.mouth_w * np.sqrt(np.clip(1 - u * u, 0, 1))
+    # The jaw turns about its hinge: the drop grows with the distance below the hinge, so the
+    # chin travels further than the lip. Depth is not used: near the silhouette the mesh depth
+    # falls off and a depth-driven swing would fold the jaw line over the cheek.
+    lever = np.clip((p[:, 1] - hinge_y) / max(p[lip, 1] - hinge_y, 1e-3), 0, JAW_LEVER_MAX)
+    jaw = np.zeros((n, 3))
+    jaw[:, 1] = w * lever * JAW_GAP * g.mouth_w
+    # The lip moves as one arc (the lip centre's drop x the weight), not point by point.
+    jaw[lower] = w[lower, None] * jaw[lip] / w[lip]
+    jaw[g.upper_lip, 1] -= UPPER_LIP_LIFT * g.mouth_w * _arc(p, g, g.upper_lip)
     close = np.zeros_like(jaw)
     close[lower] = -jaw[lower]
     return jaw.astype(np.float32), close.astype(np.float32)
@@ -127,8 +141,6 @@ def _jaw(topo: Topology, g: Geometry) -> tuple[np.ndarray, np.ndarray]:
 
 def _lip_weight(topo: Topology, g: Geometry) -> np.ndarray:
     """(P,) 1 on the lips, falling off outside the outer lip over ~0.3 mouth widths."""
-    import cv2
-
     poly = topo.points[np.concatenate([g.lips_outer.upper, g.lips_outer.lower[::-1]]), :2].astype(np.float32)
     d = np.array([-cv2.pointPolygonTest(poly, (float(x), float(y)), True) for x, y in topo.points[:, :2]])
     return _gauss(np.maximum(d, 0), 0.3 * g.mouth_w)
@@ -163,10 +175,26 @@ def _rounding(topo: Topology, g: Geometry, squeeze: float, open_: float, forward
     thick[np.concatenate([li.upper, li.lower])] = 0.0
     f[:, 1] = thick
     f[:, 2] = forward * g.mouth_w * w
-    for chain, sign in ((li.upper[1:-1], -1.0), (li.lower[1:-1], 1.0)):
-        u = (p[chain, 0] - g.mouth_c[0]) / (0.5 * g.mouth_w)
-        f[chain, 1] += sign * open_ * g.mouth_w * np.sqrt(np.clip(1 - u * u, 0, 1))
+    # The whole lips part (not just their inner edges, which would fold over the lips' inner
+    # rows), and the skin around them follows as the lip weight fades.
+    above = p[:, 1] < np.interp(p[:, 0], *_midline(p, li))
+    side = np.where(above, -1.0, 1.0)
+    side[g.upper_lip], side[g.lower_lip] = -1.0, 1.0
+    f[:, 1] += side * w * open_ * g.mouth_w * _arc(p, g, np.arange(len(p)))
     return f
+
+
+def _midline(p: np.ndarray, inner: Chains) -> tuple[np.ndarray, np.ndarray]:
+    """(xs, ys) of the line halfway between the inner lips, sorted by x."""
+    mid = 0.5 * (p[inner.upper, :2] + p[inner.lower, :2])
+    order = np.argsort(mid[:, 0])
+    return mid[order, 0], mid[order, 1]
+
+
+def _arc(p: np.ndarray, g: Geometry, idx: np.ndarray) -> np.ndarray:
+    """(k,) 1 at the mouth's middle falling to 0 at its outer corners (a half ellipse)."""
+    u = (p[idx, 0] - g.mouth_c[0]) / (0.5 * g.mouth_w)
+    return np.sqrt(np.clip(1 - u * u, 0, 1))
 
 
 def _mouth_fields(topo: Topology, g: Geometry) -> dict[str, np.ndarray]:
@@ -236,8 +264,11 @@ def _eye_fields(topo: Topology) -> dict[str, np.ndarray]:
     fields = {}
     for eye, suffix in zip(topo.eyes, ("Right", "Left")):
         h = p[eye.lower, 1] - p[eye.upper, 1]          # (k,) opening per column, 0 at the corners
-        fields[f"eyeBlink{suffix}"] = (_lid(topo, eye, "upper", BLINK_MEET * h, 0.9)
-                                       + _lid(topo, eye, "lower", -(1 - BLINK_MEET) * h, 0.5))
+        # Both lids close onto one curve, each point at its own x, so they meet without crossing.
+        top = _curve(p[:, :2], eye.upper, p[:, 0])
+        meet = top + BLINK_MEET * (_curve(p[:, :2], eye.lower, p[:, 0]) - top)    # (P,) at every x
+        fields[f"eyeBlink{suffix}"] = (_lid(topo, eye, "upper", meet[eye.upper] - p[eye.upper, 1], 0.9)
+                                       + _lid(topo, eye, "lower", meet[eye.lower] - p[eye.lower, 1], 0.5))
         fields[f"eyeWide{suffix}"] = _lid(topo, eye, "upper", -WIDE_RAISE * h, 0.6)
         fields[f"eyeSquint{suffix}"] = _lid(topo, eye, "lower", -SQUINT_RAISE * h, 0.8)
     return fields

@@ -22,7 +22,8 @@ from mediapipe.python.solutions import face_mesh_connections as fmc
 
 from avatar.model_runtime.portrait.landmarks import N_LANDMARKS
 
-RING1_FOLLOW = 0.4       # ring1 moves this share of its oval point's motion
+RING1_FOLLOW = 0.4       # ring1 moves at least this share of its oval point's motion
+RING_ROOM = 0.7          # ... and never closes more than this share of the gap to its neighbours
 RING1_SHARE = 0.45       # ring1 sits this far from the oval toward ring2
 RING2_SCALE = 1.6        # ring2 = oval scaled about its centre, clipped to the crop
 MOUTH_SPLIT = 0.65       # an open source mouth splits this far from its upper to its lower lip
@@ -197,3 +198,18 @@ def build(landmarks: np.ndarray, size: int) -> Topology:
     return Topology(points=points, triangles=np.array(tris, np.int32), mouth=mouth,
                     mid_upper=mid_u, mid_lower=mid_l, eyes=tuple(eyes), oval=oval, ring1=ring1,
                     fixed=np.concatenate([ring2, ring3]))
+
+
+def follow_ring(topo: Topology, pts: np.ndarray) -> None:
+    """In place: move ring1 with the oval in ``pts`` (P, 2+): RING1_FOLLOW of the oval's motion,
+    more where the oval would otherwise close in on it (a wide-open jaw pushes the chin out),
+    less where it would close in on the fixed ring2, so no strip folds over."""
+    src = topo.points[:, :2]
+    o0, r1, r2 = src[topo.oval], src[topo.ring1], src[topo.fixed[:len(topo.ring1)]]
+    move = pts[topo.oval, :2] - o0                                          # (36, 2)
+    out = np.maximum(np.linalg.norm(move, axis=1), 1e-6)
+    gap01 = np.linalg.norm(r1 - o0, axis=1)
+    gap12 = np.linalg.norm(r2 - r1, axis=1)
+    share = np.maximum(RING1_FOLLOW, 1 - RING_ROOM * gap01 / out)
+    share = np.minimum(share, RING_ROOM * gap12 / out)
+    pts[topo.ring1, :2] = r1 + np.clip(share, 0, 1)[:, None] * move
