@@ -114,12 +114,21 @@ def section_env(ctx: Context):
     return environment(ctx.device)
 
 
-def section_parity_torch(ctx: Context):
+def _parity_inputs(ctx: Context):
+    """The fp32 CPU model and fixed inputs every parity section compares against (made once)."""
     from avatar.model_runtime.avatar_model import AvatarModel
-    from avatar.model_runtime.engine.gpu_parity import parity_inputs, torch_parity
+    from avatar.model_runtime.engine.gpu_parity import parity_inputs
 
-    ctx.parity_model = AvatarModel.load(None, device="cpu", dtype="fp32", size=ctx.plan.parity_size)
-    ctx.parity_inputs = parity_inputs(ctx.parity_model, ctx.image, ctx.wave, frames=ctx.plan.parity_frames)
+    if ctx.parity_inputs is None:
+        ctx.parity_model = AvatarModel.load(None, device="cpu", dtype="fp32", size=ctx.plan.parity_size)
+        ctx.parity_inputs = parity_inputs(ctx.parity_model, ctx.image, ctx.wave, frames=ctx.plan.parity_frames)
+    return ctx.parity_inputs
+
+
+def section_parity_torch(ctx: Context):
+    from avatar.model_runtime.engine.gpu_parity import torch_parity
+
+    _parity_inputs(ctx)
     dtypes = ("fp32", "fp16", "bf16") if ctx.device.type == "cuda" else ("fp16", "bf16")
     for dtype in dtypes:
         ctx.parity(f"torch_{dtype}", torch_parity(ctx.parity_model, ctx.parity_inputs, ctx.device, dtype))
@@ -177,6 +186,7 @@ def section_onnx(ctx: Context):
 
     from avatar.model_runtime.engine.gpu_parity import export_for_parity, onnx_parity
 
+    _parity_inputs(ctx)
     onnx_dir = export_for_parity(ctx.parity_model, ctx.image, ctx.work / "onnx", int8=True)
     if ctx.device.type != "cuda":
         ctx.parity("onnxruntime_cuda", NO_CUDA)
@@ -199,6 +209,9 @@ def section_tensorrt(ctx: Context):
         ctx.parity("tensorrt_fp16", NO_CUDA)
         ctx.parity("tensorrt_int8", NO_CUDA)
         return "done"
+    if not (ctx.work / "onnx" / "decoder.onnx").is_file():
+        ctx.parity("tensorrt_fp16", {"skipped": "no ONNX files: the ONNX Runtime section failed"})
+        return "skipped"
     result = tensorrt_parity(ctx.parity_model, ctx.parity_inputs, ctx.work / "onnx", ctx.work / "tensorrt",
                              ctx.plan.max_t)
     ctx.parity("tensorrt_fp16", result)
@@ -234,10 +247,13 @@ def run_section(ctx: Context, name: str, fn, min_s: float, key: str | None) -> N
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m avatar.model_runtime.engine.gpu_check", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m avatar.model_runtime.engine.gpu_check",
+                                description=__doc__.split("\n")[0])
     p.add_argument("--out", type=Path, default=Path("runs/gpu-check"), help="folder for gpu_check.json and .md")
     p.add_argument("--quick", action="store_true", help="a subset of the speed grid")
     p.add_argument("--cpu", action="store_true", help="CPU mode even where CUDA exists")
+    p.add_argument("--only", nargs="+", choices=[name for name, *_ in SECTIONS], default=None,
+                   help="run these sections alone (a rerun after a fix); env always runs")
     p.add_argument("--budget-s", type=float, default=DEFAULT_BUDGET_S, help="skip what would not fit after this")
     p.add_argument("--install-json", type=Path, default=None, help="install timings written by gpu_check.sh")
     p.add_argument("--record", type=Path, nargs="?", const=Path("BENCHMARKS.md"), default=None,
@@ -267,7 +283,8 @@ def main(argv=None) -> int:
         ctx = Context(log, plan, torch.device("cuda" if cuda else "cpu"), load_image(asset("portrait.png")),
                       speechlike(8.0), Path(work), started + args.budget_s, [])
         for name, fn, min_s, key in SECTIONS:
-            run_section(ctx, name, fn, min_s, key)
+            if args.only is None or name in args.only or name == "env":
+                run_section(ctx, name, fn, min_s, key)
     log.put("notes", ctx.notes)
     log.put("seconds", round(time.monotonic() - started, 1))
     log.put("status", "done")

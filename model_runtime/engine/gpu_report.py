@@ -44,7 +44,8 @@ def environment(device: torch.device) -> dict:
         env["gpu"] = NO_CUDA
         return env
     props = torch.cuda.get_device_properties(device)
-    env.update(gpu=props.name, capability=f"{props.major}.{props.minor}", gpu_memory_gib=round(props.total_memory / 2 ** 30, 1),
+    env.update(gpu=props.name, capability=f"{props.major}.{props.minor}",
+               gpu_memory_gib=round(props.total_memory / 2 ** 30, 1),
                multiprocessors=props.multi_processor_count, driver=nvidia_smi("driver_version"),
                cudnn=torch.backends.cudnn.version())
     return env
@@ -123,13 +124,22 @@ def markdown(data: dict, command: str) -> str:
     install = data.get("install", {})
     lines = [f"\n## GPU check, {env.get('date_utc', '?')} UTC: {machine}\n",
              f"Command: `{command}`; mode {data.get('mode')}; whole run {data.get('seconds', '?')} s"
-             + (f"; install {install.get('seconds')} s ({install.get('how')})" if install else "") + ".\n",
-             "Parity against fp32 torch on the CPU (errors relative to the output's scale):\n",
-             *parity_table(data.get("parity", {})), "", "CUDA-stream executor end to end (fp32):\n",
-             *executor_table(data.get("executor", {})), "", "Speed (bench.py's measurements):\n",
-             *bench_table(data.get("bench", {}).get("rows", [])), "",
-             "Concurrent streams, clips batched across streams (crops; paste-back is per-stream CPU work):\n",
-             *streams_table(data.get("multi_stream", {}).get("runs", []))]
+             + (f"; install {install.get('seconds')} s ({install.get('how')})" if install else "") + ".\n"]
+    parts = (("parity", "Parity against fp32 torch on the CPU (errors relative to the output's scale):",
+              parity_table),
+             ("executor", "CUDA-stream executor end to end (fp32):", executor_table),
+             ("bench", "Speed (bench.py's measurements):", lambda d: bench_table(d.get("rows", []))),
+             ("multi_stream", "Concurrent streams, clips batched across streams (crops; paste-back is "
+              "per-stream CPU work):", lambda d: streams_table(d.get("runs", []))))
+    for key, title, table in parts:
+        if isinstance(data.get(key), dict):
+            lines += [title + "\n", *table(data[key]), ""]
+    errors = [f"- {k}: {v['error']}" for k, v in data.items() if isinstance(v, dict) and "error" in v]
+    if errors:
+        lines += ["Sections that failed (tracebacks in gpu_check.json):", *errors]
+    skipped = [f"- {k}: {v['skipped']}" for k, v in data.items() if isinstance(v, dict) and "skipped" in v]
+    if skipped:
+        lines += ["", "Sections skipped:", *skipped]
     notes = data.get("notes", [])
     if notes:
         lines += ["", "Notes:", *(f"- {n}" for n in notes)]
