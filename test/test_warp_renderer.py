@@ -123,6 +123,35 @@ def test_gaze_moves_the_iris_not_the_face(face, renderer, finder):
     assert abs(after["nose_x"] - before["nose_x"]) < 1.5
 
 
+SPEECH_RANGE = [
+    {"jawOpen": 0.7, "mouthFunnel": 0.3},
+    {"mouthSmileLeft": 1, "mouthSmileRight": 1, "jawOpen": 0.3},
+    {"mouthPucker": 1},
+    {"mouthStretchLeft": 1, "mouthStretchRight": 1, "jawOpen": 0.2},
+    {"mouthFrownLeft": 1, "mouthFrownRight": 1, "mouthClose": 0.5, "jawOpen": 0.5},
+    {"browInnerUp": 1, "browOuterUpLeft": 1, "browOuterUpRight": 1},
+    {"browDownLeft": 1, "browDownRight": 1},
+    {"eyeBlinkLeft": 1, "eyeBlinkRight": 1, "eyeSquintLeft": 1, "eyeSquintRight": 1},
+]
+
+
+def signed_area(points: np.ndarray, triangles: np.ndarray) -> np.ndarray:
+    a, b, c = points[triangles[:, 0]], points[triangles[:, 1]], points[triangles[:, 2]]
+    return (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
+
+
+@pytest.mark.parametrize("motion", SPEECH_RANGE, ids=lambda m: "+".join(m))
+def test_no_triangle_folds_over(motion, face, renderer):
+    """A triangle turned inside out tears the picture; within the expression range none may
+    (slivers under 10 px^2, e.g. a closed lid strip, do not show)."""
+    _, prepared, _ = face
+    tris = prepared.topo.triangles
+    before = signed_area(prepared.topo.points[:, :2], tris)
+    after = signed_area(renderer.vertices(prepared, fm.vector(motion)), tris)
+    folded = (np.sign(before) != np.sign(after)) & (np.abs(before) > 10) & (np.abs(after) > 10)
+    assert not folded.any(), f"folded triangles: {tris[folded].tolist()}"
+
+
 def test_decode_and_denoise(face, renderer):
     _, prepared, _ = face
     rng = np.random.default_rng(0)

@@ -93,8 +93,13 @@ class Rig:
     def displace(self, motion: np.ndarray) -> np.ndarray:
         """(DIM,) face motion -> (P, 3) float32 vertex displacement."""
         v = np.asarray(motion, np.float32)[self.index]
-        # Lips pressed shut can only undo as much opening as the jaw made.
-        v[self.names.index("mouthClose")] = min(v[self.names.index("mouthClose")], v[self.names.index("jawOpen")])
+        at = self.names.index
+        # Lips pressed shut can only undo as much opening as the jaw made, and a raised lower
+        # lid only rises as far as a closing upper lid leaves room for: neither folds over.
+        v[at("mouthClose")] = min(v[at("mouthClose")], v[at("jawOpen")])
+        for side in ("Left", "Right"):
+            room = (1 - v[at(f"eyeBlink{side}")]) / SQUINT_RAISE
+            v[at(f"eyeSquint{side}")] = min(v[at(f"eyeSquint{side}")], max(room, 0.0))
         return np.tensordot(v, self.basis, axes=1)
 
 
@@ -221,9 +226,11 @@ def _brow_fields(topo: Topology, g: Geometry) -> dict[str, np.ndarray]:
         xs = p[brow, 0]
         # Brow centre line; fields fall off fast below it (lids, glasses frames) and slowly above.
         dy = p[:, 1] - _curve(p[:, :2], brow, p[:, 0])
-        wy = np.where(dy < 0, _gauss(dy, 0.9 * d), _gauss(dy, BROW_BELOW * d))
-        w = wy * _gauss(_outside(p[:, 0], xs.min(), xs.max()), 0.25 * d)
-        w[eye_pts] = 0.0
+        wx = _gauss(_outside(p[:, 0], xs.min(), xs.max()), 0.25 * d)
+        w = wx * np.where(dy < 0, _gauss(dy, 0.9 * d), _gauss(dy, BROW_BELOW * d))
+        # A lowered brow presses the lid skin under it down too (else it folds over it).
+        w_down = wx * np.where(dy < 0, _gauss(dy, 0.9 * d), _gauss(dy, 2 * BROW_BELOW * d))
+        w[eye_pts], w_down[eye_pts] = 0.0, 0.0
         inner_x, outer_x = (xs.max(), xs.min()) if side == 0 else (xs.min(), xs.max())
         r = np.clip((p[:, 0] - inner_x) / (outer_x - inner_x), 0, 1)     # 0 inner end, 1 outer end
         up = np.zeros_like(p)
@@ -232,8 +239,8 @@ def _brow_fields(topo: Topology, g: Geometry) -> dict[str, np.ndarray]:
         fields[f"browOuterUp{suffix}"] = up * (0.3 + 0.7 * r)[:, None]
         down = np.zeros_like(p)
         toward_nose = 1.0 if side == 0 else -1.0
-        down[:, 0] = toward_nose * BROW_DOWN[0] * d * w * (1 - 0.5 * r)
-        down[:, 1] = BROW_DOWN[1] * d * w
+        down[:, 0] = toward_nose * BROW_DOWN[0] * d * w_down * (1 - 0.5 * r)
+        down[:, 1] = BROW_DOWN[1] * d * w_down
         fields[f"browDown{suffix}"] = down
     return fields
 
