@@ -38,6 +38,7 @@ class AvatarLifecycleNode(AvatarNode, LifecycleNode):
             raise TypeError(f"{type(self).__name__}.PARAMS must include lifecycle.AUTOSTART")
         self.configured = False
         self.active = False
+        self.failure: str | None = None     # why the last transition failed, for start_up's error
         self.diag.set("lifecycle", "unconfigured")
 
     # -- hooks for subclasses ------------------------------------------------
@@ -58,10 +59,12 @@ class AvatarLifecycleNode(AvatarNode, LifecycleNode):
         try:
             hook()
         except AvatarError as err:
-            self.get_logger().error(f"{what} failed: {err}")
+            self.failure = f"{what} failed: {err}"
+            self.get_logger().error(self.failure)
             return TransitionCallbackReturn.FAILURE
         except Exception as err:  # noqa: BLE001 - rclpy would swallow it silently; log it, then ERROR
-            self.get_logger().error(f"{what} failed: {type(err).__name__}: {err}")
+            self.failure = f"{what} failed: {type(err).__name__}: {err}"
+            self.get_logger().error(self.failure)
             return TransitionCallbackReturn.ERROR
         return TransitionCallbackReturn.SUCCESS
 
@@ -129,7 +132,7 @@ class AvatarLifecycleNode(AvatarNode, LifecycleNode):
             return
         for trigger, what in ((self.trigger_configure, "configure"), (self.trigger_activate, "activate")):
             if trigger() != TransitionCallbackReturn.SUCCESS:
-                raise AvatarError(f"{self.get_name()}: {what} failed (see the log above)")
+                raise AvatarError(self.failure or f"{what} failed")
 
     def close(self) -> None:
         self._tear_down()

@@ -121,3 +121,17 @@ def test_face_display_transitions_from_outside(tmp_path, rclpy_context):
     for label in ("lifecycle: inactive", "lifecycle: active", "lifecycle: unconfigured", "lifecycle: finalized"):
         assert label in text, text
     print(f"\n[lifecycle] face_display served {len(reader.parts)} published JPEGs unchanged; {len(sent)} sent")
+
+
+def test_autostart_failure_exits_with_the_reason(tmp_path):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        done = subprocess.run([sys.executable, "-m", "avatar.nodes.face_display", "--ros-args", "-p", "mode:=web",
+                               "-p", f"port:={busy.getsockname()[1]}", "-p", "audio:=false"],
+                              capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    final = [ln for ln in done.stderr.splitlines() if ln.startswith("FaceDisplay: error:")]
+    assert len(final) == 1 and "configure failed: cannot serve on" in final[0], done.stderr
