@@ -15,8 +15,11 @@ MAX_CHUNK_RANGE_S = (0.02, 60.0)
 
 def chunk_duration_s(n_samples: int, sample_rate: int, channels: int) -> float:
     """Seconds of audio in an interleaved chunk; InputError for a rate or channel count < 1."""
-    if sample_rate <= 0 or channels <= 0:
-        raise InputError(f"audio chunk with sample_rate={sample_rate}, channels={channels}")
+    # Same wording as audio_io.pcm16_to_mono, which validates the rest once the length is known fine.
+    if sample_rate <= 0:
+        raise InputError(f"audio chunk with invalid sample_rate {sample_rate}")
+    if channels <= 0:
+        raise InputError(f"audio chunk with invalid channel count {channels}")
     return n_samples / (sample_rate * channels)
 
 
