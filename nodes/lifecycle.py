@@ -90,6 +90,7 @@ class AvatarLifecycleNode(AvatarNode, LifecycleNode):
             self._entered("active")
         else:
             self.active = False
+            self._run_hook("deactivate after a failed activate", self.deactivate)
         return result
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
