@@ -2,8 +2,8 @@
 
 SPEAKING while /avatar/speech/audio has speech, LISTENING while /avatar/user/audio
 has, IDLE otherwise; ``barge_in`` decides when both do. Published on every change
-and at ``publish_rate_hz``. Chunks of any size, rate and channel count are
-accepted; malformed ones are dropped with a warning. Decisions follow the audio
+and at ``publish_rate_hz``. Chunks up to ``max_chunk_s`` long, of any rate and channel
+count, are accepted; longer or malformed ones are dropped with a warning. Decisions follow the audio
 stamps: audio sent ahead of real time changes the state when it is due, and a
 channel that stops sending counts as silent after ``stale_s``.
 """
