@@ -36,6 +36,7 @@ class Mouth:
     tongue: np.ndarray       # (3,)
     teeth: np.ndarray        # (3,)
     synth_teeth: bool        # the source mouth is closed: draw teeth
+    draw_tongue: bool        # the source shows no cavity of its own (closed, or teeth together)
 
 
 def build_mouth(crop: np.ndarray, topo: Topology, g: Geometry) -> Mouth:
@@ -48,18 +49,39 @@ def build_mouth(crop: np.ndarray, topo: Topology, g: Geometry) -> Mouth:
     skin = np.median(crop[_pixels(p[:468], crop.shape[0])], axis=0).astype(np.float32)
     open_src = gap > OPEN_SOURCE * g.mouth_w
     inner = crop[_pixels(0.5 * (p[ch.upper[1:-1]] + p[ch.lower[1:-1]]), crop.shape[0])].astype(np.float32)
-    cavity = CAVITY * (0.6 * lips + 0.4 * MOUTH_RED * luminance(lips) / luminance(MOUTH_RED))
+    darkest = lips
+    red = MOUTH_RED * luminance(lips) / luminance(MOUTH_RED)               # the lips' light, redder
+    cavity = CAVITY * (0.6 * lips + 0.4 * red)
     if open_src:
         # The photo's own teeth and interior stay on the lips; the new gap is its darkest tone
         # at most, so a lit interior does not turn the gap into a pale box.
         order = np.argsort(luminance(inner))
-        cavity = np.minimum(inner[order[: max(1, len(order) // 4)]].mean(axis=0), cavity)
+        darkest = inner[order[: max(1, len(order) // 4)]].mean(axis=0)
+        cavity = np.minimum(darkest, cavity)
     # Teeth a little under the skin's own light, so a dim or tinted photo gets dim teeth.
     teeth = (0.75 * TEETH_WHITE + 0.25 * skin) * np.clip(luminance(skin) / 150.0, 0.75, 1.0)
     return Mouth(top=np.concatenate([c0, topo.mid_upper, c1]), bottom=np.concatenate([c0, topo.mid_lower, c1]),
                  mouth_w=g.mouth_w, cavity=cavity.astype(np.float32),
-                 tongue=(0.4 * lips + 0.45 * MOUTH_RED * luminance(lips) / luminance(MOUTH_RED)).astype(np.float32), teeth=teeth.astype(np.float32),
-                 synth_teeth=not open_src)
+                 tongue=(0.4 * lips + 0.45 * red).astype(np.float32), teeth=teeth.astype(np.float32),
+                 synth_teeth=not open_src,
+                 draw_tongue=not open_src or luminance(darkest) > 0.5 * luminance(lips))
+
+
+def occlusal_split(crop: np.ndarray, upper: np.ndarray, lower: np.ndarray) -> np.ndarray:
+    """(k,) where an open source mouth splits between its inner-lip pairs ``upper``/``lower``
+    (k, 2): at the darkest row between 0.3 and 0.85 of the way down (where the upper teeth
+    end, or the cavity), smoothed along the mouth so the teeth are cut on one clean line."""
+    k = len(upper)
+    rows = np.linspace(0.3, 0.85, 12)                                      # (r,) fractions down
+    pts = upper[:, None] + rows[None, :, None] * (lower - upper)[:, None]  # (k, r, 2)
+    size = crop.shape[0]
+    ij = np.clip(np.round(pts).astype(int), 0, size - 1)
+    lum = luminance(crop[ij[..., 1], ij[..., 0]].astype(np.float32))     # (k, r)
+    lum = cv2.GaussianBlur(lum, (3, 3), 0)
+    f = rows[np.argmin(lum, axis=1)]
+    gap = np.linalg.norm(lower - upper, axis=1)
+    f = np.where(gap > 2.0, f, 0.5)                                         # shut: nothing to split
+    return np.convolve(np.pad(f, 1, mode="edge"), np.ones(3) / 3, mode="valid")[:k]
 
 
 def _pixels(xy: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -93,7 +115,8 @@ def _interior(b: Band, m: Mouth, dst: np.ndarray) -> np.ndarray:
     mound = np.sqrt(np.clip(1 - ((u - 0.5) / 0.42) ** 2, 0, 1))          # (w,)
     rise = gap * np.clip(0.2 + 0.5 * open_, 0.2, 0.45) * mound           # (w,) tongue height
     inside = y - (b.bottom - rise)                                       # (h, w) > 0 on the tongue
-    t = np.clip(inside / 1.5 + 0.5, 0, 1) * (rise > 0.5)
+    # A source showing its own cavity brings its tongue down with the lower lip: no second one.
+    t = np.clip(inside / 1.5 + 0.5, 0, 1) * (rise > 0.5) * m.draw_tongue
     lit = 0.75 + 0.3 * mound * np.exp(-np.square(inside / np.maximum(0.35 * rise, 1.0)))
     out += (t * 1.0)[..., None] * (m.tongue * lit[..., None] - out)
     if m.synth_teeth:

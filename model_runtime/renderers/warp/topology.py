@@ -26,7 +26,7 @@ RING1_FOLLOW = 0.4       # ring1 moves at least this share of its oval point's m
 RING_ROOM = 0.7          # ... and never closes more than this share of the gap to its neighbours
 RING1_SHARE = 0.45       # ring1 sits this far from the oval toward ring2
 RING2_SCALE = 1.6        # ring2 = oval scaled about its centre, clipped to the crop
-MOUTH_SPLIT = 0.65       # an open source mouth splits this far from its upper to its lower lip
+MOUTH_SPLIT = 0.65       # an open source mouth splits this far from its upper to its lower lip (default)
 EDGE_MARGIN = 0.03       # of the crop side: ring2 stays this far inside the crop
 
 
@@ -164,8 +164,10 @@ def _ring(oval_xy: np.ndarray, centre: np.ndarray, size: int) -> tuple[np.ndarra
     return centre + s1 * ray, centre + s2 * ray, ring3
 
 
-def build(landmarks: np.ndarray, size: int) -> Topology:
-    """The warp mesh of a face: ``landmarks`` (478, 3) in crop pixels, z + toward the viewer."""
+def build(landmarks: np.ndarray, size: int, split=None) -> Topology:
+    """The warp mesh of a face: ``landmarks`` (478, 3) in crop pixels, z + toward the viewer.
+    ``split(upper, lower)``: (k, 2) inner-lip pairs -> (k,) where the source mouth splits
+    between them (0 upper .. 1 lower; default MOUTH_SPLIT everywhere)."""
     lm = np.asarray(landmarks, np.float32)
     loops = landmark_loops()
     xy = lm[:, :2]
@@ -177,7 +179,8 @@ def build(landmarks: np.ndarray, size: int) -> Topology:
 
     inner_u, inner_l = mouth.upper[1:-1], mouth.lower[1:-1]
     # The source mouth's split line (k-2, 3): upper teeth are longer than the lower ones show.
-    mid = (1 - MOUTH_SPLIT) * lm[inner_u] + MOUTH_SPLIT * lm[inner_l]
+    f = np.full(len(inner_u), MOUTH_SPLIT) if split is None else split(lm[inner_u, :2], lm[inner_l, :2])
+    mid = (1 - f[:, None]) * lm[inner_u] + f[:, None] * lm[inner_l]
     z_ring = np.full((36, 1), lm[oval, 2].mean(), np.float32)
     extra = [mid, mid, np.hstack([r1, z_ring]), np.hstack([r2, z_ring]), np.hstack([r3, z_ring])]
     points = np.vstack([lm] + [np.asarray(e, np.float32) for e in extra])
