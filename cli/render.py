@@ -11,6 +11,7 @@ from avatar.core.expression import parse_controls
 from avatar.core.image_io import load_image
 from avatar.core.output_file import atomic_output, check_writable
 from avatar.core.paths import asset
+from avatar.core.state_machine import State
 from avatar.core.timebase import FPS, SAMPLE_RATE
 from avatar.model_runtime.renderers import DEFAULT_RENDERER, FRAMINGS, RENDERER_NAMES
 
@@ -22,7 +23,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--audio", type=Path, required=True, help="the avatar's speech (any soundfile/PyAV format)")
     p.add_argument("--out", type=Path, required=True, help="output .mp4 (written to a temporary name, then renamed)")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
-    p.add_argument("--states", choices=("auto", "speaking", "listening", "idle"), default="auto",
+    p.add_argument("--states", choices=("auto", *(s.label for s in reversed(State))), default="auto",
                    help="state track: from voice activity (auto) or fixed")
     p.add_argument("--user-audio", type=Path, default=None, help="the other person's voice (drives listening)")
     p.add_argument("--expression", default="",

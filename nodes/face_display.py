@@ -19,6 +19,7 @@ from avatar.core.diagnostics import ERROR, OK, WARN
 from avatar.core.errors import InputError
 from avatar.core.jpeg_encoder import decode_jpeg, encode_jpeg
 from avatar.core.media import rgb_from_image
+from avatar.core.state_machine import State
 from avatar.core.timebase import SAMPLE_RATE
 from avatar.core.web_view import WebView
 from avatar.core.window_view import WindowConfig, WindowSink, check_display
@@ -28,7 +29,7 @@ from avatar.nodes.image_out import compressed_topic
 from avatar.nodes.lifecycle import AUTOSTART, AvatarLifecycleNode
 from avatar.nodes.toolkit import AUDIO_RELIABILITY, MAX_CHUNK, QOS, Param, run_node
 
-STATE_NAMES = {AvatarState.IDLE: "idle", AvatarState.LISTENING: "listening", AvatarState.SPEAKING: "speaking"}
+STATE_NAMES = {int(s): s.label for s in State}     # AvatarState's constants equal State's (tested)
 
 
 class FaceDisplay(AvatarLifecycleNode):

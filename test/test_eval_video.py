@@ -12,12 +12,12 @@ import pytest
 import soundfile as sf
 
 from avatar.cli.main import main
+from avatar.core.state_machine import State
 from avatar.model_runtime.corpus import clip as corpus_clip
 from avatar.model_runtime.corpus.identity import sample_identity
 from avatar.model_runtime.corpus.reader import decode_video
 from avatar.model_runtime.corpus.render import FaceRenderer
 from avatar.model_runtime.evaluation import estimator, evaluate_video, format_table
-from avatar.model_runtime.evaluation.metrics import IDLE, LISTENING, SPEAKING
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "assets" / estimator.DEFAULT_WEIGHTS
 pytestmark = pytest.mark.skipif(not WEIGHTS.is_file(), reason=f"estimator weights not trained yet: {WEIGHTS}")
@@ -47,7 +47,7 @@ def clips(tmp_path_factory):
     # listening and idle (most seeds qualify; the loop keeps this true if the corpus changes).
     for seed in range(12, 40):
         a = render(tmp, f"evalA{seed}", seed)
-        if set(a["gt"]["frames"]["state"]) == {IDLE, LISTENING, SPEAKING}:
+        if set(a["gt"]["frames"]["state"]) == set(State):
             break
     else:
         pytest.fail("no rendered clip had speaking, listening and idle")
@@ -95,8 +95,8 @@ def test_moving_mouth_while_not_speaking_fails_stillness(clips, model, good):
     """Show speaking frames (in order, cycled) wherever the labels say listening or idle."""
     a = clips[0]
     state = np.asarray(a["gt"]["frames"]["state"])
-    speaking = np.flatnonzero(state == SPEAKING)
-    quiet = np.flatnonzero(state != SPEAKING)
+    speaking = np.flatnonzero(state == State.SPEAKING)
+    quiet = np.flatnonzero(state != State.SPEAKING)
     order = np.arange(len(state))
     order[quiet] = speaking[np.arange(len(quiet)) % len(speaking)]
     bad = score(a, model, frames=a["frames"][order])

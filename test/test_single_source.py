@@ -1,9 +1,12 @@
 """Guards for "one definition each": the copies that cannot import Python (msg, CMake,
 pyproject, YAML) must agree with the code, and no module restates the time base."""
 import ast
+import re
 from pathlib import Path
 
 from avatar.core import timebase
+from avatar.core.state_machine import State
+from avatar.msg import AvatarState
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = ("core", "nodes", "cli", "model_runtime", "launch", "scripts", "docs")   # tests may pin values
@@ -27,3 +30,10 @@ def test_time_base_is_defined_once():
               for d in SOURCES for p in sorted((ROOT / d).rglob("*.py"))
               if p != ROOT / "core" / "timebase.py" and _module_assignments(p) & TIMEBASE_NAMES]
     assert not copies, "import these from avatar.core.timebase instead:\n" + "\n".join(copies)
+
+
+def test_avatar_state_msg_constants_equal_the_state_enum():
+    text = (ROOT / "msg" / "AvatarState.msg").read_text()
+    declared = dict(re.findall(r"^uint8 ([A-Z_]+)=(\d+)$", text, re.MULTILINE))
+    assert {k: int(v) for k, v in declared.items()} == {s.name: int(s) for s in State}
+    assert {s.name: getattr(AvatarState, s.name) for s in State} == {s.name: int(s) for s in State}

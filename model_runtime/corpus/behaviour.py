@@ -13,11 +13,11 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
 from avatar.core.expression import CONTROLS, DIM, INDEX
+from avatar.core.state_machine import State
 from avatar.core.timebase import FPS, SAMPLES_PER_FRAME
 
 from .draw_features import FaceState
 
-IDLE, LISTENING, SPEAKING = 0, 1, 2
 NOD_DEG, TILT_DEG = 15.0, 12.0  # head_nod / head_tilt = +-1 in degrees
 
 
@@ -124,7 +124,7 @@ def compose(rng, state: np.ndarray, mouth: dict, expr: np.ndarray, speech: np.nd
             fps: int = FPS) -> tuple[list[FaceState], dict]:
     """FaceStates for rendering and the per-frame ground truth (contracts.md)."""
     n = len(state)
-    spk, lst, idle = state == SPEAKING, state == LISTENING, state == IDLE
+    spk, lst, idle = state == State.SPEAKING, state == State.LISTENING, state == State.IDLE
     e = expr
     energy = gaussian_filter1d(energy_track(speech, n), 1.5) * spk
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from avatar.core.state_machine import State
 from avatar.core.timebase import FPS
 from avatar.core.timebase import SAMPLES_PER_FRAME as HOP
 
@@ -21,8 +22,6 @@ from .render import FaceRenderer
 from .visemes import mouth_tracks
 from .writer import write_json, write_video, write_wav
 
-STATE_NAMES = {behaviour.IDLE: "idle", behaviour.LISTENING: "listening",
-               behaviour.SPEAKING: "speaking"}
 # next-state choice after (None = clip start, idle, listening, speaking)
 _NEXT = {None: (0.3, 0.3, 0.4), 0: (0.0, 0.4, 0.6), 1: (0.3, 0.0, 0.7), 2: (0.55, 0.45, 0.0)}
 
@@ -56,10 +55,10 @@ def plan_timeline(rng: np.random.Generator, n_samples: int, split: str) -> Timel
         pos, prev = 0, None
         while pos < n_samples - int(0.3 * sr):
             state = int(rng.choice(3, p=_NEXT[prev]))
-            if state == behaviour.IDLE:
+            if state == State.IDLE:
                 length = int(rng.uniform(0.4, 2.0) * sr)
             else:
-                params = avatar_params if state == behaviour.SPEAKING else user_params
+                params = avatar_params if state == State.SPEAKING else user_params
                 params = replace(params, rate=int(np.clip(params.rate * rng.uniform(0.9, 1.1),
                                                           80, 449)))
                 utt = speech.speak(sentences.generate_for_split(rng, split), params,
@@ -67,12 +66,12 @@ def plan_timeline(rng: np.random.Generator, n_samples: int, split: str) -> Timel
                 length = len(utt.wave)
                 if pos + length > n_samples:
                     break
-                (tl.avatar if state == behaviour.SPEAKING else tl.user).append((pos, utt))
+                (tl.avatar if state == State.SPEAKING else tl.user).append((pos, utt))
             length = min(length, n_samples - pos)
             tl.segments.append((pos / sr, (pos + length) / sr, state))
             pos, prev = pos + length, state
         if pos < n_samples:
-            tl.segments.append((pos / sr, n_samples / sr, behaviour.IDLE))
+            tl.segments.append((pos / sr, n_samples / sr, State.IDLE))
         if tl.avatar:
             return tl
     raise RuntimeError("could not plan a clip with speech")
@@ -129,7 +128,7 @@ def simulate_clip(spec: ClipSpec) -> SimulatedClip:
     state = frame_states(segments, n_frames)
     expr = behaviour.expression_track(rng, n_frames, FPS)
     face_states, frames_gt = behaviour.compose(rng, state, mouth, expr, speech_wave, FPS)
-    rounding = (mouth["rounding"] * (state == behaviour.SPEAKING)).astype(np.float32)
+    rounding = (mouth["rounding"] * (state == State.SPEAKING)).astype(np.float32)
     return SimulatedClip(tl, segments, speech_wave, user_wave, rounding, face_states, frames_gt)
 
 
@@ -142,7 +141,7 @@ def _gt_json(spec: ClipSpec, sim: SimulatedClip, n_frames: int) -> dict:
         "identity": spec.identity.name, "fps": FPS, "n_frames": n_frames, "split": spec.split,
         "sentences": [u.text for _, u in tl.avatar],
         "user_sentences": [u.text for _, u in tl.user],
-        "segments": [{"start": round(a, 4), "end": round(b, 4), "state": STATE_NAMES[s]}
+        "segments": [{"start": round(a, 4), "end": round(b, 4), "state": State(s).label}
                      for a, b, s in sim.segments],
         "voices": {"speech": [voice(u.params) for _, u in tl.avatar],
                    "user": [voice(u.params) for _, u in tl.user]},

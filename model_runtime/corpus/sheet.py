@@ -9,9 +9,11 @@ import argparse
 import cv2
 import numpy as np
 
+from avatar.core.state_machine import State
+
 from .reader import ClipRef, open_corpus
 
-_STATES = ((2, "speaking"), (1, "listening"), (0, "idle"))
+_STATES = tuple((int(s), s.label) for s in reversed(State))     # speaking, listening, idle
 
 
 def _pick_frame(clip: ClipRef, state: int) -> int | None:
@@ -20,7 +22,7 @@ def _pick_frame(clip: ClipRef, state: int) -> int | None:
     idx = np.flatnonzero(s == state)
     if idx.size == 0:
         return None
-    if state == 2:  # the widest mouth shows speech best
+    if state == State.SPEAKING:  # the widest mouth shows speech best
         return int(idx[np.argmax(np.asarray(frames["mouth_open"])[idx])])
     return int(idx[idx.size // 2])
 

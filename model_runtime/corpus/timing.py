@@ -16,9 +16,10 @@ import json
 
 import numpy as np
 
+from avatar.core.state_machine import State
 from avatar.core.timebase import SAMPLE_RATE
 
-from .behaviour import SPEAKING, energy_track
+from .behaviour import energy_track
 from .reader import open_corpus
 from .visemes import mouth_tracks
 
@@ -42,7 +43,7 @@ def clip_sync(mouth: np.ndarray, speech: np.ndarray, state: np.ndarray,
               max_lag: int = 5) -> dict[int, float]:
     n = len(mouth)
     env = energy_track(speech, n)
-    mask = state == SPEAKING
+    mask = state == State.SPEAKING
     return {lag: lagged_corr(mouth, env, mask, lag) for lag in range(-max_lag, max_lag + 1)}
 
 

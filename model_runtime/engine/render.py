@@ -13,13 +13,12 @@ from tqdm import tqdm
 
 from avatar.core.expression_track import per_frame
 from avatar.core.media import Mp4Writer
+from avatar.core.state_machine import State
 from avatar.core.states import frames_from_segments, recording_states
 from avatar.core.vad import VadConfig
 from avatar.model_runtime.engine.planner import PlannerConfig
 from avatar.model_runtime.engine.streaming import EngineConfig, StreamingEngine
 from avatar.model_runtime.engine.timeline import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME
-
-STATE_MODES = {"idle": 0, "listening": 1, "speaking": 2}
 
 
 @dataclass(frozen=True)
@@ -52,7 +51,7 @@ class RenderStats:
 def frame_states(job: RenderJob, n_frames: int) -> np.ndarray:
     """(n_frames,) state label per frame: from the two channels' VAD, or fixed."""
     if job.states != "auto":
-        return np.full(n_frames, STATE_MODES[job.states], np.int64)
+        return np.full(n_frames, State[job.states.upper()], np.int64)
     segments = recording_states(job.speech, job.user, VadConfig())
     return frames_from_segments(segments, n_frames)
 
@@ -105,7 +104,7 @@ def render_to_file(renderer, motion, job: RenderJob, out: Path, progress: bool =
         expressions = np.tile(job.expression, (n_frames, 1))
     engine = offline_engine(renderer, motion, job.image, job.speech, n_frames, states, expressions, job.steps,
                             job.seed, job.clip, job.max_side, job.motion, job.framing, portraits)
-    stats = RenderStats(states={k: int((states == v).sum()) for k, v in STATE_MODES.items()})
+    stats = RenderStats(states={s.label: int((states == s).sum()) for s in State})
     height, width = engine.frame_shape
     motions = []
     t0 = time.perf_counter()

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from avatar.core.state_machine import State
 from avatar.model_runtime.engine.executors import cpu_stages, cuda_stages
 from avatar.model_runtime.engine.motion_source import MotionSource
 from avatar.model_runtime.engine.planner import ClipPlan, ClipPlanner, PlannerConfig
@@ -29,8 +30,6 @@ from avatar.model_runtime.engine.whole_frame import WholeFrames
 from avatar.model_runtime.portrait import PortraitCache
 from avatar.model_runtime.renderers import FRAMINGS
 from avatar.model_runtime.renderers.base import ClipInputs, Renderer
-
-IDLE = 0
 
 
 @dataclass(frozen=True)
@@ -96,7 +95,7 @@ class StreamingEngine:
         self.portraits = portraits
         self.motion_track = motion_track
         self.audio = AudioTimeline()
-        self.states = StepTrack(IDLE)
+        self.states = StepTrack(State.IDLE)
         self.expressions = StepTrack(neutral_expression())
         self.planner = ClipPlanner(config.planner)
         self._face = self.prepare_face(portrait_image)
@@ -106,7 +105,7 @@ class StreamingEngine:
         self._history: np.ndarray | None = None
         self._last_face: PreparedFace | None = None
         self._last_rgb: np.ndarray | None = None
-        self._planned_state = IDLE
+        self._planned_state = State.IDLE
         sources = (renderer, motion)
         self._context = max(s.audio_context_frames for s in sources)
         self._lookahead = max(_samples(s.audio_lookahead_ms) for s in sources)

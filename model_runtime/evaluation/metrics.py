@@ -12,8 +12,8 @@ import cv2
 import numpy as np
 from scipy.ndimage import median_filter
 
+from avatar.core.state_machine import State
 from avatar.core.timebase import FPS, SAMPLES_PER_FRAME
-IDLE, LISTENING, SPEAKING = 0, 1, 2
 
 
 def pearson(a: np.ndarray, b: np.ndarray) -> float:
@@ -84,16 +84,16 @@ def state_motion(signal: np.ndarray, states: np.ndarray, margin: int = 2) -> dic
     diffs = np.abs(np.diff(signal))
     ok = (states[:-1] == states[1:]) & ~near[:-1] & ~near[1:]
     out = {}
-    for s in (IDLE, LISTENING, SPEAKING):
+    for s in State:
         sel = ok & (states[:-1] == s)
-        out[s] = float(diffs[sel].mean()) if sel.sum() >= 5 else None
+        out[int(s)] = float(diffs[sel].mean()) if sel.sum() >= 5 else None
     return out
 
 
 def stillness(aperture: np.ndarray, states: np.ndarray, margin: int = 2) -> dict:
     """Mouth motion in listening and idle, relative to speaking (target <= 0.05)."""
     motion = state_motion(aperture, states, margin)
-    speak = motion[SPEAKING]
+    speak = motion[State.SPEAKING]
 
     def ratio(m):
         if m is None or speak is None or speak < 1e-9:
@@ -102,10 +102,10 @@ def stillness(aperture: np.ndarray, states: np.ndarray, margin: int = 2) -> dict
 
     return {
         "speaking_motion": speak,
-        "listening_motion": motion[LISTENING],
-        "idle_motion": motion[IDLE],
-        "listening_ratio": ratio(motion[LISTENING]),
-        "idle_ratio": ratio(motion[IDLE]),
+        "listening_motion": motion[State.LISTENING],
+        "idle_motion": motion[State.IDLE],
+        "listening_ratio": ratio(motion[State.LISTENING]),
+        "idle_ratio": ratio(motion[State.IDLE]),
     }
 
 

@@ -10,12 +10,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from avatar.core.state_machine import State
 from avatar.model_runtime.engine.motion_source import ExplicitMotion
 from avatar.model_runtime.engine.render import offline_engine, render_frames
 from avatar.model_runtime.renderers.diffusion import DiffusionRenderer
 from avatar.model_runtime.evaluation.runner import evaluate_video
-
-SPEAKING = 2
 
 
 @dataclass(frozen=True)
@@ -45,7 +44,7 @@ def switch_response(aperture: np.ndarray, states: np.ndarray, window: int = 8) -
     0.05 of its settled (median) value over the next ``window`` frames; mean over switches.
     None if the clip has no such switch with ``2 * window`` frames after it."""
     delays = []
-    for f in np.flatnonzero((states[:-1] == SPEAKING) & (states[1:] != SPEAKING)) + 1:
+    for f in np.flatnonzero((states[:-1] == State.SPEAKING) & (states[1:] != State.SPEAKING)) + 1:
         after = aperture[f:f + 2 * window]
         if len(after) < 2 * window:
             continue

@@ -13,11 +13,12 @@ from scipy.ndimage import gaussian_filter1d
 from scipy.signal import find_peaks
 
 from avatar.core import expression, face_motion
+from avatar.core.state_machine import State
 from avatar.core.timebase import FPS
 from avatar.model_runtime.corpus.behaviour import NOD_DEG
 
 MOUTH = ("jawOpen", "mouthFunnel", "mouthPucker", "mouthStretchLeft", "mouthStretchRight")
-STATES = {0: "idle", 1: "listening", 2: "speaking"}
+STATES = {int(s): s.label for s in State}
 NOD_MIN_DEG = 2.0
 BLINK_LID = 0.5
 REOPEN_LID = 0.75
