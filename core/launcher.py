@@ -185,7 +185,8 @@ class GraphRunner:
             while child.bring_up is not None and child.bring_up.is_alive() and child.exited() is None:
                 child.bring_up.join(0.1)
             if child.bring_up_error is not None:
-                message = f"{child.spec.name} did not become active: {child.bring_up_error}{child.reason()}"
+                message = (f"{child.spec.name} could not start (not brought to active: {child.bring_up_error})"
+                           f"{child.reason()}")
                 self._log(f"[launch] ERROR: {message}; stopping the graph")
                 self.stop()
                 raise StartupError(message)

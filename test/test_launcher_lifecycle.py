@@ -49,6 +49,7 @@ def test_failed_configure_stops_the_start_with_the_reason(manager):
         busy.listen()
         lines = []
         runner = GraphRunner(_display(busy.getsockname()[1]), CONFIG, log=lines.append, bring_up=manager.bring_up)
-        with pytest.raises(StartupError, match="face_display did not become active.*configure failed.*cannot serve"):
+        with pytest.raises(StartupError, match=r"face_display could not start \(not brought to active: "
+                                               r".*configure failed.*cannot serve"):
             runner.start()
     assert not any("graph up" in ln for ln in lines)
