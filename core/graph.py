@@ -13,6 +13,12 @@ import yaml
 
 from avatar.core.errors import InputError
 
+# Every node of the package (module avatar.nodes.<name>), in start order: the one registry.
+# CMakeLists.txt (AVATAR_NODES) and pyproject.toml ([project.scripts] avatar-<name>) restate
+# it because they cannot import Python; test/test_single_source.py checks that they agree.
+NODES = ("audio_capture", "speech_source", "vad_state", "expression_control", "frame_generator", "face_display",
+         "recorder")
+
 DISPLAY_MODES = ("window", "web", "none")
 
 # Restart policy of both launchers (launch_ros: respawn_delay, respawn_max_retries). `avatar

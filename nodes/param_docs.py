@@ -10,11 +10,10 @@ import json
 import sys
 from pathlib import Path
 
+from avatar.core.graph import NODES
 from avatar.nodes.lifecycle import AvatarLifecycleNode
 from avatar.nodes.toolkit import AvatarNode, Param
 
-NODES = ("audio_capture", "speech_source", "vad_state", "expression_control", "frame_generator", "face_display",
-         "recorder")
 BEGIN, END = "<!-- params:begin -->", "<!-- params:end -->"
 
 

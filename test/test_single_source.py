@@ -2,9 +2,11 @@
 pyproject, YAML) must agree with the code, and no module restates the time base."""
 import ast
 import re
+import tomllib
 from pathlib import Path
 
 from avatar.core import timebase
+from avatar.core.graph import NODES, GraphOptions, plan_graph
 from avatar.core.state_machine import State
 from avatar.msg import AvatarState
 
@@ -37,3 +39,13 @@ def test_avatar_state_msg_constants_equal_the_state_enum():
     declared = dict(re.findall(r"^uint8 ([A-Z_]+)=(\d+)$", text, re.MULTILINE))
     assert {k: int(v) for k, v in declared.items()} == {s.name: int(s) for s in State}
     assert {s.name: getattr(AvatarState, s.name) for s in State} == {s.name: int(s) for s in State}
+
+
+def test_cmake_and_pyproject_register_the_nodes_of_core_graph():
+    cmake = re.search(r"set\(AVATAR_NODES([^)]*)\)", (ROOT / "CMakeLists.txt").read_text()).group(1).split()
+    assert tuple(cmake) == NODES
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    nodes = {k: v for k, v in scripts.items() if v.startswith("avatar.nodes.")}
+    assert nodes == {f"avatar-{n.replace('_', '-')}": f"avatar.nodes.{n}:main" for n in NODES}
+    full = plan_graph(GraphOptions(config=ROOT / "config" / "avatar.yaml", display="web", record="x.mp4"))
+    assert tuple(s.executable for s in full) == NODES        # the launchers start every node, in order
