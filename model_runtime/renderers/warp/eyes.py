@@ -16,12 +16,17 @@ import numpy as np
 
 from avatar.core import face_motion as fm
 from avatar.model_runtime.renderers.warp.paint import band, composite, luminance
-from avatar.model_runtime.renderers.warp.topology import Chains, Topology, landmark_loops
+from avatar.model_runtime.renderers.warp.topology import Chains, Topology, landmark_loops, split_loop
+from avatar.model_runtime.renderers.warp.warp import HALF_RES_FROM
 
 GAZE_X = 0.2             # iris shift at eyeLookIn/Out 1, x the eye's width
 GAZE_Y = 0.1             # ... at eyeLookUp/Down 1
 IRIS_RIM = (1.15, 1.45)  # the patch alpha falls from 1 to 0 between these x iris radius
-LASH_FROM = 0.15         # the lash line appears once the lid has closed this share of the opening
+LID_SEARCH = 0.5         # lid edges are looked for up to this x the opening beyond the mesh's lids
+SCLERA_LIGHT = 170.0     # ... and only where the sclera is this light
+SCLERA_OVER_SKIN = 25.0  # ... and this much lighter than the skin beyond the lid
+SCLERA_MATCH = 30.0      # RGB distance within which a pixel beyond a lid still counts as sclera
+LASH_FROM = 0.4          # the lash line appears once the lid has closed this share of the opening
 
 
 @dataclass(frozen=True)
@@ -71,7 +76,7 @@ def _eye(crop, clean, p, chains: Chains, suffix: str, centre, radius: float, out
     _paint_sclera(crop, clean, (y0, y1, x0, x1), (d <= IRIS_RIM[0]) & (opening >= 0.3), opening)
     above = np.clip(p[chains.upper] + (0, -1.5), 0, size - 1).round().astype(int)
     lash = crop[above[:, 1], above[:, 0]].astype(np.float32)
-    lash = lash[np.argsort(luminance(lash))[: max(1, len(lash) // 3)]].mean(axis=0) * 0.6
+    lash = lash[np.argsort(luminance(lash))[: max(1, len(lash) // 3)]].mean(axis=0) * 0.45
     return Eye(chains=chains, out_dir=out_dir, suffix=suffix, centre=centre.astype(np.float32), radius=radius,
                width=float(np.linalg.norm(p[chains.upper[-1]] - p[chains.upper[0]])),
                opening=float((p[chains.lower, 1] - p[chains.upper, 1]).max()),
@@ -121,6 +126,70 @@ def _paint_sclera(crop, clean, box, hole: np.ndarray, opening: np.ndarray) -> No
     clean[y0:y1, x0:x1][hole] = np.clip(soft[hole] + 0.5, 0, 255).astype(np.uint8)
 
 
+def fit_lids(crop: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """(478, 3) landmarks with the lid points moved out to the image's own lid edges where the
+    mesh sits inside the eye (drawings: a white band of sclera beyond the mesh's lids would
+    stay visible under a closed lid). A lid point moves only across sclera-like pixels (light,
+    as colourless as the eye's own sclera), so on photos, where the mesh lids sit on the lid
+    edge, nothing moves."""
+    lm = landmarks.copy()
+    loops = landmark_loops()
+    for eye_key, iris_key in (("eye_a", "iris_a"), ("eye_b", "iris_b")):
+        chains = split_loop(loops[eye_key], lm[:, :2])
+        iris = lm[list(loops[iris_key]), :2]
+        sclera = _sclera_colour(crop, lm, chains, iris)
+        if sclera is None:
+            continue
+        h0 = float((lm[chains.lower, 1] - lm[chains.upper, 1]).max())
+        for chain, step in ((chains.upper[1:-1], -1), (chains.lower[1:-1], 1)):
+            # The skin beyond this lid, out past any band of sclera the mesh missed.
+            beyond = np.clip(np.round(lm[chain, :2] + (0, step * (LID_SEARCH + 0.4) * h0)), 0, crop.shape[0] - 1)
+            skin = np.median(crop[beyond[:, 1].astype(int), beyond[:, 0].astype(int)].astype(np.float32), axis=0)
+            if luminance(sclera) < SCLERA_LIGHT or luminance(sclera) < luminance(skin) + SCLERA_OVER_SKIN:
+                continue                    # no clearly white sclera to follow (most photos)
+            runs = np.array([_sclera_run(crop, lm[i, :2], step, LID_SEARCH * h0, sclera, skin) for i in chain])
+            if (runs > 0).sum() < 2:
+                continue
+            # One lid moves as one arc (the iris blocks some columns' search): the typical run,
+            # shrinking toward the corners with the opening.
+            h = lm[chains.lower[1:-1], 1] - lm[chains.upper[1:-1], 1]
+            lm[chain, 1] += step * np.percentile(runs[runs > 0], 75) * np.sqrt(np.clip(h / h.max(), 0, 1))
+    return lm
+
+
+def _sclera_colour(crop, lm, chains: Chains, iris: np.ndarray) -> np.ndarray | None:
+    """(3,) the eye's sclera colour: the brighter half of the opening's pixels off the iris."""
+    size = crop.shape[0]
+    box = (0, size, 0, size)
+    opening = _opening_mask(lm[chains.upper, :2], lm[chains.lower, :2], box, size)
+    centre = iris.mean(axis=0)
+    radius = float(np.linalg.norm(iris - centre, axis=1).mean())
+    yy, xx = np.nonzero(opening > 0.99)
+    off_iris = np.hypot(xx - centre[0], yy - centre[1]) > 1.2 * radius
+    pool = crop[yy[off_iris], xx[off_iris]].astype(np.float32)
+    if len(pool) < 4:
+        return None
+    return np.median(pool[np.argsort(luminance(pool))[len(pool) // 2:]], axis=0)
+
+
+def _sclera_run(crop, start: np.ndarray, step: int, reach: float, sclera: np.ndarray, skin: np.ndarray) -> float:
+    """How many pixels from ``start`` along y (``step`` -1 up, +1 down) stay sclera-like:
+    within SCLERA_MATCH of the sclera's colour and nearer it than the skin's beyond the lid."""
+    size = crop.shape[0]
+    x = int(np.clip(round(start[0]), 0, size - 1))
+    run = 0
+    for d in range(1, int(reach) + 1):
+        y = int(round(start[1])) + step * d
+        if not 0 <= y < size:
+            break
+        px = crop[y, x].astype(np.float32)
+        # Flat-coloured sclera only (drawn eyes): a photo's lid skin is never this close to it.
+        if np.linalg.norm(px - sclera) > SCLERA_MATCH or np.linalg.norm(px - sclera) >= np.linalg.norm(px - skin):
+            break
+        run = d
+    return float(run)
+
+
 def gaze_shift(eye: Eye, motion: np.ndarray) -> np.ndarray:
     """(2,) iris offset in px for this eye from the eyeLook* channels."""
     m = motion
@@ -162,8 +231,9 @@ def _lash(image: np.ndarray, eye: Eye, up: np.ndarray, low: np.ndarray) -> None:
     if x1 <= x0 or y1 <= y0:
         return
     mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
-    thick = max(1, int(round(0.12 * eye.opening)))
+    # At least 2 px on big crops: their half-resolution warp smears the shut lid line over ~1 px.
+    thick = max(2 if size >= HALF_RES_FROM else 1, int(round(0.07 * eye.opening)))
     pts = np.round((up - (x0, y0)) * 16).astype(np.int32)
     cv2.polylines(mask, [pts], False, 255, thick, cv2.LINE_AA, shift=4)
     colour = np.broadcast_to(eye.lash, mask.shape + (3,))
-    composite(image, (slice(y0, y1), slice(x0, x1)), colour, mask.astype(np.float32) / 255 * 0.85 * strength)
+    composite(image, (slice(y0, y1), slice(x0, x1)), colour, mask.astype(np.float32) / 255 * 0.7 * strength)

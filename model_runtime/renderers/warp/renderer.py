@@ -18,14 +18,13 @@ from avatar.core.errors import InputError
 from avatar.model_runtime.portrait.landmarks import N_LANDMARKS, NOSE_TIP
 from avatar.model_runtime.renderers.base import ClipInputs, Framing
 from avatar.model_runtime.renderers.warp import head
-from avatar.model_runtime.renderers.warp.eyes import Eye, build_eyes, draw_eye
+from avatar.model_runtime.renderers.warp.eyes import Eye, build_eyes, draw_eye, fit_lids
 from avatar.model_runtime.renderers.warp.mouth import Mouth, build_mouth, draw_mouth, occlusal_split
 from avatar.model_runtime.renderers.warp.rig import Rig, build_rig, geometry
 from avatar.model_runtime.renderers.warp.topology import Topology, build, follow_ring
-from avatar.model_runtime.renderers.warp.warp import TriangleWarp
+from avatar.model_runtime.renderers.warp.warp import HALF_RES_FROM, TriangleWarp
 
 MIN_SIZE = 64
-WARP_STEP_FROM = 320     # crops at least this large rasterise the warp at half resolution
 
 
 @dataclass(frozen=True)
@@ -87,9 +86,10 @@ class WarpRenderer:
         crop = np.asarray(crop)
         if crop.shape != (self.size, self.size, 3) or crop.dtype != np.uint8:
             raise InputError(f"the warp renderer needs a ({self.size}, {self.size}, 3) uint8 crop, got {crop.dtype} {crop.shape}")
-        topo = build(face_landmarks(face), self.size, split=lambda up, low: occlusal_split(crop, up, low))
+        landmarks = fit_lids(crop, face_landmarks(face))
+        topo = build(landmarks, self.size, split=lambda up, low: occlusal_split(crop, up, low))
         clean, eyes = build_eyes(crop, topo)
-        step = 2 if self.size >= WARP_STEP_FROM else 1
+        step = 2 if self.size >= HALF_RES_FROM else 1
         return Prepared(crop=crop, clean=clean, topo=topo, rig=build_rig(topo),
                         warp=TriangleWarp(self.size, topo.triangles, step),
                         mouth=build_mouth(crop, topo, geometry(topo)), eyes=eyes,

@@ -25,6 +25,7 @@ JAW_CORNER = 0.0         # share of the jaw's drop the mouth corners take (the o
 UPPER_LIP_LIFT = 0.06    # upper lip rise at jawOpen 1, x mouth width
 BLINK_MEET = 0.78        # closed lids meet this far down the opening
 SQUINT_RAISE = 0.25      # lower lid rise at eyeSquint 1, x opening (< 1 - BLINK_MEET: no overlap)
+LID_SKIN = 0.6           # skin above the upper lid follows it over this x the opening (glasses stay)
 WIDE_RAISE = 0.3         # upper lid rise at eyeWide 1, x opening
 BROW_UP = 0.11           # brow rise, x eye distance
 BROW_BELOW = 0.08        # brow fields fade over this x eye distance below the brow (lids, glasses frames)
@@ -274,7 +275,7 @@ def _eye_fields(topo: Topology) -> dict[str, np.ndarray]:
         # Both lids close onto one curve, each point at its own x, so they meet without crossing.
         top = _curve(p[:, :2], eye.upper, p[:, 0])
         meet = top + BLINK_MEET * (_curve(p[:, :2], eye.lower, p[:, 0]) - top)    # (P,) at every x
-        fields[f"eyeBlink{suffix}"] = (_lid(topo, eye, "upper", meet[eye.upper] - p[eye.upper, 1], 0.9)
+        fields[f"eyeBlink{suffix}"] = (_lid(topo, eye, "upper", meet[eye.upper] - p[eye.upper, 1], LID_SKIN)
                                        + _lid(topo, eye, "lower", meet[eye.lower] - p[eye.lower, 1], 0.5))
         fields[f"eyeWide{suffix}"] = _lid(topo, eye, "upper", -WIDE_RAISE * h, 0.6)
         fields[f"eyeSquint{suffix}"] = _lid(topo, eye, "lower", -SQUINT_RAISE * h, 0.8)

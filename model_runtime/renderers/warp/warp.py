@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 MOVED_PX = 0.01          # vertices that moved less than this count as still
+HALF_RES_FROM = 320      # crops at least this large rasterise the warp at half resolution
 EDGE_EPS = 1e-3         # px: pixel centres on a shared edge belong to both triangles (no gaps)
 
 
