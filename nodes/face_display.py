@@ -44,6 +44,8 @@ class FaceDisplay(AvatarLifecycleNode):
               "authentication: anyone who reaches the address sees the face)", read_only=True),
         Param("stale_frames_s", 3.0, "no frame for this long is an ERROR in /diagnostics and the web page",
               range=(0.5, 600.0)),
+        Param("stale_state_s", 3.0, "no /avatar/state for this long, once it had come, is an ERROR too",
+              range=(0.5, 600.0)),
         Param("port", 8080, "web mode: HTTP port (0 = any free port, logged)", range=(0, 65535), read_only=True),
         Param("jpeg_quality", 85, "web mode: JPEG quality of the MJPEG stream (raw transport)", range=(10, 100)),
         Param("image_transport", "raw", "frames from /avatar/image (raw) or /avatar/image/compressed "
@@ -67,6 +69,7 @@ class FaceDisplay(AvatarLifecycleNode):
         self._resampler = StreamResampler(self.cfg.sample_rate)
         self.state_name = "unknown"
         self._last_frame_at: float | None = None      # time.monotonic() of the newest frame
+        self._last_state_at: float | None = None      # ... and state message
         self.web: WebView | None = None
         self.presenter: Presenter | None = None
         self.audio_out: AudioOutput | None = None
@@ -161,6 +164,7 @@ class FaceDisplay(AvatarLifecycleNode):
         self.audio_buffer.push(stamp, mono)
 
     def on_state(self, msg: AvatarState) -> None:
+        self._last_state_at = time.monotonic()
         self.state_name = STATE_NAMES.get(msg.state, str(msg.state))
 
     def _observe_latency(self, latency_s: float, kind: str) -> None:
@@ -178,27 +182,32 @@ class FaceDisplay(AvatarLifecycleNode):
         self.diag.set("audio_device", self.audio_out.device_name if self.audio_out else "none")
         if self.audio_out is not None:
             self.diag.set("audio_resyncs", self.audio_out.resyncs)
-        self._check_frames()
+        self._check_inputs()
         if self.presenter is not None and not self.presenter.running:
             reason = self.presenter.error or "window closed"
             self.get_logger().info(f"display stopped ({reason}); shutting down")
             self.context.try_shutdown()
 
-    def _check_frames(self) -> None:
-        """/diagnostics level: ERROR when the frames stopped (the generator died or hangs)."""
+    def _check_inputs(self) -> None:
+        """/diagnostics level: ERROR when the frames stopped (the generator died or hangs), or the
+        state stopped after it had been coming (vad_state died; a graph without one is fine)."""
         if not self.active:
             self.diag.status(OK, "inactive (lifecycle)")
             return
         if self._last_frame_at is None:
             self.diag.status(WARN, "no frames yet")
             return
-        age = time.monotonic() - self._last_frame_at
-        if age > self.param("stale_frames_s"):
-            if self.diag.snapshot()[0] != ERROR:
-                self.get_logger().error(f"no frames for {age:.0f} s on {self.resolve_topic_name('/avatar/image')}")
-            self.diag.status(ERROR, f"no frames for {age:.0f} s")
-        else:
+        now = time.monotonic()
+        stale = [f"no {what} for {now - at:.0f} s" for what, at, limit in (
+            ("frames", self._last_frame_at, self.param("stale_frames_s")),
+            ("state", self._last_state_at, self.param("stale_state_s"))) if at is not None and now - at > limit]
+        if not stale:
             self.diag.status(OK, "ok")
+            return
+        message = "; ".join(stale)
+        if self.diag.snapshot()[0] != ERROR:       # logged once per outage, not every second
+            self.get_logger().error(message)
+        self.diag.status(ERROR, message)
 
     def status(self) -> dict:
         """The web page's status box."""
@@ -215,6 +224,7 @@ class FaceDisplay(AvatarLifecycleNode):
 
     def deactivate(self) -> None:
         self._last_frame_at = None          # a resumed stream gets the start-up grace again
+        self._last_state_at = None
 
     def cleanup(self) -> None:
         for handle in self._handles:

@@ -58,7 +58,7 @@ def _get(port: int, path: str, host: str) -> tuple[int, bytes]:
         return err.code, err.read()
 
 
-def _wait_status(port: int, level: str, src: Source, timeout_s: float = 30.0, publish=None) -> dict:
+def _wait_status(port: int, level: str, src: Source, timeout_s: float = 30.0, publish=None, says: str = "") -> dict:
     deadline = time.monotonic() + timeout_s
     status = {}
     while time.monotonic() < deadline:
@@ -69,7 +69,7 @@ def _wait_status(port: int, level: str, src: Source, timeout_s: float = 30.0, pu
             status = json.loads(_get(port, "/status.json", f"localhost:{port}")[1])
         except (OSError, ValueError):
             continue
-        if status.get("level") == level:
+        if status.get("level") == level and says in status.get("message", ""):
             return status
     raise AssertionError(f"status never reached {level}: {status}")
 
@@ -81,14 +81,14 @@ def test_remote_view_warns_checks_host_and_shows_stopped_frames(ros, tmp_path):
     port = free_port()
     log = tmp_path / "display.log"
     proc = start_node("face_display", {"mode": "web", "host": "0.0.0.0", "port": port, "allow_remote": True,
-                                       "audio": False, "stale_frames_s": 1.0}, ros, log)
+                                       "audio": False, "stale_frames_s": 1.0, "stale_state_s": 1.0}, ros, log)
     src = Source(ros)
     levels = []
     src.node.create_subscription(DiagnosticArray, "/diagnostics",
                                  lambda m: levels.extend(s.level[0] for s in m.status if "face_display" in s.name),
                                  QOS.diagnostics)
     try:
-        src.wait_for_subscribers(proc=proc, log=log)
+        src.wait_for_subscribers(proc=proc, log=log, state=True)
         warning = [ln for ln in log.read_text().splitlines() if "[WARN]" in ln and "open to anyone" in ln]
         assert warning and f"0.0.0.0 port {port}" in warning[0] and "no authentication" in warning[0], log.read_text()
         # DNS rebinding: a page on evil.example that resolves to us sends Host: evil.example.
@@ -101,10 +101,12 @@ def test_remote_view_warns_checks_host_and_shows_stopped_frames(ros, tmp_path):
 
         def publish():
             src.publish_frame(synthetic_frame(k[0]), time.time())
+            src.publish_state(2, time.time())
             k[0] += 1
         _wait_status(port, "OK", src, publish=publish)
-        stopped = _wait_status(port, "ERROR", src)     # the frames stopped
+        stopped = _wait_status(port, "ERROR", src)     # the frames (and the state) stopped
         assert stopped["message"].startswith("no frames for"), stopped
+        _wait_status(port, "ERROR", src, says="no state for")   # vad_state gone: also an ERROR
         deadline = time.monotonic() + 10
         while 2 not in levels and time.monotonic() < deadline:
             src.executor.spin_once(timeout_sec=0.1)
@@ -112,4 +114,5 @@ def test_remote_view_warns_checks_host_and_shows_stopped_frames(ros, tmp_path):
     finally:
         src.close()
         stop_node(proc)
-    assert "no frames for" in log.read_text()
+    errors = [ln for ln in log.read_text().splitlines() if "[ERROR]" in ln and "no frames for" in ln]
+    assert len(errors) == 1, log.read_text()                # once per outage, not every second
