@@ -16,6 +16,11 @@ from avatar.core.timebase import FPS
 
 def add_arguments(parser) -> None:
     parser.add_argument("--video", help="video to score (any container PyAV reads, 25 fps)")
+    parser.add_argument("--real-speech", action="store_true",
+                        help="render installed real photos on installed real speech with --renderer and "
+                             "measure lip sync, stillness, blinks and outside pixels with the face mesh")
+    parser.add_argument("--renderer", default=None, help="--real-speech: renderer (default: the product's)")
+    parser.add_argument("--image", nargs="*", default=None, help="--real-speech: portraits (default: installed photos)")
     parser.add_argument("--audio", help="the avatar's speech (default: the video's own audio track)")
     parser.add_argument("--user-audio", help="the other person's voice (listening labels when there is no --gt)")
     parser.add_argument("--gt", help="corpus gt.json for the same frames (gt sync, stillness, expression)")
@@ -156,5 +161,35 @@ def run(args) -> int:
         return _model_eval(args)
     if args.motion is not None:
         return _motion_eval(args)
+    if args.real_speech:
+        return _real_speech_eval(args)
     return _evaluate(args.video, args.audio, args.user_audio, args.gt, args.reference, args.weights,
                      args.max_lag, args.json)
+
+
+def _real_speech_eval(args) -> int:
+    import json
+    from pathlib import Path
+
+    from avatar.core.image_io import load_image
+    from avatar.model_runtime.engine.motion_source import load_motion_source
+    from avatar.model_runtime.evaluation.real_speech import evaluate, installed_portraits
+    from avatar.model_runtime.renderers import DEFAULT_RENDERER, load_renderer
+
+    portraits = ({Path(p).stem: load_image(Path(p)) for p in args.image} if args.image
+                 else installed_portraits())
+    steps = args.steps[0] if isinstance(args.steps, list) and args.steps else 2
+    renderer = load_renderer(args.renderer or DEFAULT_RENDERER, dtype=args.dtype)
+    result = evaluate(renderer, load_motion_source(), portraits, steps=steps)
+    if args.json:
+        print(json.dumps(result, default=float))
+        return 0
+    for r in result["rows"]:
+        print(f"{r['portrait']:>16} {r['recording']:>44}: sync r {r['sync_r']:.2f} at lag {r['sync_lag']:+d} "
+              f"(lag 0: {r['sync_r_lag0']:.2f}), silence/speech motion {r['silence_motion_ratio']:.2f}, "
+              f"{r['blinks_per_min']:.0f} blinks/min, outside PSNR {r['outside_psnr_db']:.1f} dB")
+    m = result["mean"]
+    print(f"mean: sync r {m['sync_r']:.2f} (lag 0: {m['sync_r_lag0']:.2f}, median lag {m['sync_lag_median']:+.0f}), "
+          f"silence/speech motion {m['silence_motion_ratio']:.2f}, {m['blinks_per_min']:.1f} blinks/min, "
+          f"outside PSNR min {m['outside_psnr_db_min']:.1f} dB")
+    return 0

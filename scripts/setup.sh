@@ -8,7 +8,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
 APT_PACKAGES=(python3 python3-venv python3-dev cmake g++ make espeak-ng libespeak-ng1 ffmpeg
-  libportaudio2 sox xvfb chromium pulseaudio opencv-data git)
+  libportaudio2 sox xvfb chromium pulseaudio opencv-data git
+  pocketsphinx-testdata codec2-examples)   # real speech recordings (LibriVox, BSD-2; codec2, LGPL-2.1) for evaluation
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
