@@ -10,6 +10,7 @@ from avatar.core.graph import (DISPLAY_MODES, IMAGE_TOPIC, MAX_RESPAWNS, RESPAWN
 from avatar.core.launcher import GraphRunner
 from avatar.core.output_file import check_writable
 from avatar.core.paths import default_config
+from avatar.model_runtime.renderers import RENDERER_NAMES
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -21,7 +22,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--display", choices=DISPLAY_MODES, default="none")
     p.add_argument("--record", default="", help="record to OUT.mp4 or OUT.mcap")
     p.add_argument("--overwrite", action="store_true", help="--record may replace an existing file")
-    p.add_argument("--image", default="", help="reference portrait (default: from the config)")
+    p.add_argument("--image", default="", help="portrait: any photo or drawing with a face (default: from the config)")
+    p.add_argument("--renderer", default=None, choices=RENDERER_NAMES,
+                   help="what draws the face (default: from the config: warp)")
     p.add_argument("--namespace", default="", help="run the graph under /NAME (several avatars side by side)")
     p.add_argument("--respawn-delay", type=float, default=RESPAWN_DELAY_S,
                    help="seconds before a node that died is restarted (doubles each time)")
@@ -68,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     namespace = check_namespace(args.namespace)
     _check_args(args, config)
     opts = GraphOptions(config=config, speech=args.speech, mic=args.mic, user_audio=args.user_audio,
-                        display=args.display, record=args.record, portrait=args.image,
+                        display=args.display, record=args.record, portrait=args.image, renderer=args.renderer or "",
                         overwrite=args.overwrite, namespace=namespace)
     specs = plan_graph(opts)
     from avatar.nodes.lifecycle_manager import LifecycleManager   # rclpy: only when a graph is run

@@ -51,6 +51,7 @@ class GraphOptions:
     display: str = "none"     # window | web | none
     record: str = ""          # output .mp4 or .mcap ("" = no recorder)
     portrait: str = ""        # reference image ("" = config default / bundled portrait)
+    renderer: str = ""        # frame_generator's renderer ("" = config default)
     overwrite: bool = False   # the recorder may replace an existing file
     namespace: str = ""       # run the graph under /NAME ("" = the root namespace)
 
@@ -75,7 +76,7 @@ def plan_graph(opts: GraphOptions) -> list[NodeSpec]:
     if opts.display not in DISPLAY_MODES:
         raise ValueError(f"display must be one of {DISPLAY_MODES}, not {opts.display!r}")
     speech = {"source": opts.speech} if opts.speech else {}
-    generator = {"portrait": opts.portrait} if opts.portrait else {}
+    generator = {k: v for k, v in (("portrait", opts.portrait), ("renderer", opts.renderer)) if v}
     nodes = [
         NodeSpec("audio_capture", "audio_capture", {"source": _user_audio_source(opts)}, source=True),
         NodeSpec("speech_source", "speech_source", speech, source=True),

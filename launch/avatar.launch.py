@@ -28,7 +28,8 @@ from avatar.core.graph import (DISPLAY_MODES, MAX_RESPAWNS, RESPAWN_DELAY_S, Gra
 
 ARGUMENTS = (
     ("config", "", "parameter YAML (default: share/avatar/config/avatar.yaml)"),
-    ("image", "", "reference portrait image (default: bundled portrait)"),
+    ("image", "", "portrait: any photo or drawing with a face (default: bundled portrait)"),
+    ("renderer", "", "what draws the face: warp|diffusion (default: from the config)"),
     ("speech", "", "avatar voice: an audio file or a directory queue"),
     ("mic", "false", "true: user audio from the microphone"),
     ("user_audio", "", "user audio from a file instead of the microphone"),
@@ -47,7 +48,7 @@ def _nodes(context):
     namespace = check_namespace(arg("namespace"))
     opts = GraphOptions(config=Path(config), speech=arg("speech"), mic=arg("mic").lower() == "true",
                         user_audio=arg("user_audio"), display=arg("display"), record=arg("record"),
-                        portrait=arg("image"), overwrite=arg("overwrite").lower() == "true", namespace=namespace)
+                        portrait=arg("image"), renderer=arg("renderer"), overwrite=arg("overwrite").lower() == "true", namespace=namespace)
     # Parameters as a dict per node (launch_ros applies it as "/**"): a plain `vad_state:` key
     # in the YAML would not match a node under a namespace. A node that dies is restarted.
     actions = []
