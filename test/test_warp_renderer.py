@@ -7,27 +7,20 @@ as the photo.
 from __future__ import annotations
 
 import cv2
-import matplotlib.cbook
 import numpy as np
 import pytest
 import skimage.data
-from PIL import Image
+from portrait_cases import drawing, grace_hopper
 
 from avatar.core import face_motion as fm
 from avatar.core.errors import InputError
 from avatar.model_runtime.portrait import FaceFinder, analyse_portrait
 from avatar.model_runtime.renderers.base import ClipInputs, Renderer
-from avatar.model_runtime.renderers.warp.renderer import WarpRenderer
-from avatar.model_runtime.renderers.warp.topology import landmark_loops
+from avatar.model_runtime.renderers.warp.eyes import fit_lids
+from avatar.model_runtime.renderers.warp.renderer import WarpRenderer, face_landmarks
+from avatar.model_runtime.renderers.warp.topology import landmark_loops, split_loop
 
 SIZE = 512
-
-
-def grace_hopper() -> np.ndarray:
-    with matplotlib.cbook.get_sample_data("grace_hopper.jpg") as f:
-        return np.asarray(Image.open(f).convert("RGB"))
-
-
 PHOTOS = {"astronaut": skimage.data.astronaut, "grace_hopper": grace_hopper}
 
 
@@ -150,6 +143,21 @@ def test_no_triangle_folds_over(motion, face, renderer):
     after = signed_area(renderer.vertices(prepared, fm.vector(motion)), tris)
     folded = (np.sign(before) != np.sign(after)) & (np.abs(before) > 10) & (np.abs(after) > 10)
     assert not folded.any(), f"folded triangles: {tris[folded].tolist()}"
+
+
+def test_lids_are_fitted_to_a_drawn_eye_only(face):
+    """A photo's mesh lids stay where mediapipe put them; a drawing's flat white sclera beyond
+    the mesh's lids is taken into the eye opening (else it shows under a closed lid)."""
+    aligned, _, _ = face
+    lm = face_landmarks(aligned)
+    assert np.array_equal(fit_lids(aligned.crop, lm), lm)
+    drawing = analyse_portrait(drawing()).align(SIZE, WarpRenderer.framing)
+    lm = face_landmarks(drawing)
+    fitted = fit_lids(drawing.crop, lm)
+    for eye in ("eye_a", "eye_b"):
+        chains = split_loop(landmark_loops()[eye], lm[:, :2])
+        opening = lambda p: float((p[chains.lower, 1] - p[chains.upper, 1]).max())  # noqa: E731
+        assert opening(fitted) > 1.1 * opening(lm)
 
 
 def test_decode_and_denoise(face, renderer):
