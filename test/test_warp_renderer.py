@@ -151,9 +151,9 @@ def test_lids_are_fitted_to_a_drawn_eye_only(face):
     aligned, _, _ = face
     lm = face_landmarks(aligned)
     assert np.array_equal(fit_lids(aligned.crop, lm), lm)
-    drawing = analyse_portrait(drawing()).align(SIZE, WarpRenderer.framing)
-    lm = face_landmarks(drawing)
-    fitted = fit_lids(drawing.crop, lm)
+    drawn = analyse_portrait(drawing()).align(SIZE, WarpRenderer.framing)
+    lm = face_landmarks(drawn)
+    fitted = fit_lids(drawn.crop, lm)
     for eye in ("eye_a", "eye_b"):
         chains = split_loop(landmark_loops()[eye], lm[:, :2])
         opening = lambda p: float((p[chains.lower, 1] - p[chains.upper, 1]).max())  # noqa: E731
