@@ -102,3 +102,24 @@ def test_new_portrait_applies_at_the_next_clip(model):
     eng.stop()
     ref_only = _offline(model, speech(1.0), image=portrait(1))
     assert np.array_equal(frames[0].rgb, ref_only[0].rgb)
+
+
+def test_live_frames_never_run_ahead_of_the_clock(model):
+    """Audio that arrives early (a TTS burst, a huge chunk) is drawn as the clock reaches it:
+    no frame is made before its audio time minus the look-ahead."""
+    cfg = EngineConfig(planner=PlannerConfig(first_clip=2, clip=4, steps=1, min_steps=1), live=True)
+    eng = tiny_engine(model, portrait(), cfg)
+    eng.start()
+    eng.write_audio(speech(4.0), 0)                      # 4 s of audio, all at once
+    lookahead_s = eng.audio_lookahead_ms / 1000
+    made = []
+    try:
+        for f in eng.frames():
+            made.append((f.index, f.done_at - eng.origin))
+            if f.index >= 30:
+                break
+    finally:
+        eng.stop()
+    for index, done_s in made:
+        assert index / 25 <= done_s + lookahead_s + 1e-3, (index, done_s)
+    assert made[-1][0] >= 30

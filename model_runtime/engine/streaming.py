@@ -238,7 +238,10 @@ class StreamingEngine:
                 end = self._end_sample(plan)
                 available = self.audio.written_until
                 if self.config.live:
-                    available = max(available, self.clock_sample())
+                    # The clock completes silence; audio that arrived early counts only up to the
+                    # look-ahead past the clock, so no frame is made (and stamped) ahead of it.
+                    clock = self.clock_sample()
+                    available = min(max(available, clock), clock + self._lookahead)
                 if available >= end or self.audio.closed:
                     if self.audio.closed:     # the stream ends with the last frame that has audio
                         total = -(-self.audio.written_until // SAMPLES_PER_FRAME)
