@@ -32,7 +32,7 @@ def graph_files(tmp_path):
     config = yaml.safe_load(REPO_CONFIG.read_text())
     config["frame_generator"]["ros__parameters"].update(
         checkpoint=save_tiny_checkpoint(tmp_path / "tiny.safetensors"), size=64, dtype="fp32",
-        portrait=save_portrait(tmp_path / "face.png"))
+        renderer="diffusion", framing="whole", portrait=save_portrait(tmp_path / "face.png"))
     path = tmp_path / "avatar.yaml"
     path.write_text(yaml.safe_dump(config))
     return {"speech": speech, "config": path, "out": tmp_path / "out.mp4"}
