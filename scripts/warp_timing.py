@@ -57,8 +57,8 @@ def main() -> None:
             cpu.append(1000 * (time.process_time() - c0))
         wall, cpu = np.array(wall), np.array(cpu)
         # CPU time is what the frame costs; wall time also counts waiting for a busy core.
-        print(f"{size}: prepare {prepare_ms:.0f} ms; frame wall mean {wall.mean():.1f} ms, p95 {np.percentile(wall, 95):.1f} ms; "
-              f"cpu mean {cpu.mean():.1f} ms, p95 {np.percentile(cpu, 95):.1f} ms ({args.frames} frames, 1 thread)")
+        print(f"{size}: prepare {prepare_ms:.0f} ms; frame wall mean {wall.mean():.1f} ms, "
+              f"p95 {np.percentile(wall, 95):.1f} ms; cpu mean {cpu.mean():.1f} ms, p95 {np.percentile(cpu, 95):.1f} ms ({args.frames} frames, 1 thread)")
 
 
 if __name__ == "__main__":

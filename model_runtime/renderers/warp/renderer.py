@@ -85,7 +85,8 @@ class WarpRenderer:
     def prepare(self, crop: np.ndarray, face: Any) -> Prepared:
         crop = np.asarray(crop)
         if crop.shape != (self.size, self.size, 3) or crop.dtype != np.uint8:
-            raise InputError(f"the warp renderer needs a ({self.size}, {self.size}, 3) uint8 crop, got {crop.dtype} {crop.shape}")
+            raise InputError(f"the warp renderer needs a ({self.size}, {self.size}, 3) uint8 crop, "
+                             f"got {crop.dtype} {crop.shape}")
         landmarks = fit_lids(crop, face_landmarks(face))
         topo = build(landmarks, self.size, split=lambda up, low: occlusal_split(crop, up, low))
         clean, eyes = build_eyes(crop, topo)
