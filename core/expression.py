@@ -3,7 +3,11 @@
 Defined once here; the corpus renderer, the model's conditioning, the
 expression_control node and the ExpressionControl message all use this order.
 """
+import math
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
+from numbers import Real
 
 
 @dataclass(frozen=True)
@@ -37,11 +41,6 @@ def neutral_vector() -> list[float]:
     return [c.neutral for c in CONTROLS]
 
 
-def clamp(name: str, value: float) -> float:
-    spec = CONTROLS[INDEX[name]]
-    return min(spec.high, max(spec.low, float(value)))
-
-
 def named_value(item: str, what: str) -> tuple[str, float]:
     """``"smile=0.6"`` -> ("smile", 0.6) for any control name; InputError naming ``what`` and
     the offending item otherwise."""
@@ -57,26 +56,46 @@ def named_value(item: str, what: str) -> tuple[str, float]:
         raise InputError(f"bad {what} {item.strip()!r}: {value.strip()!r} is not a number") from None
 
 
-def checked_control(name: str, value) -> float:
-    """``value`` for control ``name``; InputError if the name is unknown, the value not a number
-    or outside the control's range."""
-    from avatar.core.errors import InputError
+def checked_control(name: str, value, warn: Callable[[str], None] | None = None) -> float:
+    """``value`` for control ``name``, clamped to the control's range.
 
+    The one rule set of the CLI, expression tracks and the nodes: InputError if the name is
+    unknown or the value is not a finite number; a value outside the range is clamped and
+    ``warn`` gets one line about it (default: stderr; nodes pass their throttled logger).
+    """
+    from avatar.core.errors import InputError
     if name not in INDEX:
         raise InputError(f"unknown control {name!r}")
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InputError(f"{name}={value!r} is not a number")
+    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
+        raise InputError(f"{name}={value!r} is not a finite number")
     spec = CONTROLS[INDEX[name]]
-    if not spec.low <= value <= spec.high:
-        raise InputError(f"{name}={value!r} is outside [{spec.low}, {spec.high}]")
-    return float(value)
+    kept = min(spec.high, max(spec.low, float(value)))
+    if kept != value:
+        (warn or _to_stderr)(f"{name}={value!r} is outside [{spec.low:g}, {spec.high:g}]: clamped to {kept:g}")
+    return kept
+
+
+def control_vector(names, values, warn: Callable[[str], None] | None = None) -> list[float]:
+    """Named values (an ExpressionControl message) -> a full control vector, unnamed controls
+    neutral, each value through ``checked_control``."""
+    from avatar.core.errors import InputError
+    if len(names) != len(values):
+        raise InputError(f"{len(names)} names but {len(values)} values")
+    vector = neutral_vector()
+    for name, value in zip(names, values):
+        vector[INDEX[name]] = checked_control(name, value, warn)     # the name is checked first
+    return vector
+
+
+def _to_stderr(message: str) -> None:
+    print(f"warning: expression control {message}", file=sys.stderr)
 
 
 def parse_controls(text: str) -> list[float]:
     """``"smile=0.6,gaze_x=-0.3"`` -> a full control vector (unnamed controls neutral).
 
-    Raises InputError with the offending part for unknown names, bad numbers or
-    values outside a control's range.
+    Raises InputError with the offending part for unknown names and bad numbers; values
+    outside a control's range are clamped with a warning (checked_control).
     """
     from avatar.core.errors import InputError
 

@@ -14,7 +14,7 @@ from types import MappingProxyType
 import numpy as np
 
 from avatar.core.errors import InputError
-from avatar.core.expression import INDEX, NAMES, named_value
+from avatar.core.expression import INDEX, NAMES, checked_control, named_value
 from avatar.core.expression_mapping import HIGH, LOW, NEUTRAL, named_expression, state_default, valence_arousal
 from avatar.core.state_machine import State
 
@@ -89,22 +89,22 @@ class ExpressionController:
     def set_valence_arousal(self, valence: float, arousal: float, confidence: float, t: float) -> None:
         self._emotion, self._emotion_t = valence_arousal(valence, arousal, confidence), t
 
-    def set_overrides(self, names, values, t: float) -> list[str]:
-        """Pin controls to values (clamped to their range); NaN releases one. Returns unknown names."""
+    def set_overrides(self, names, values, t: float, warn=None) -> None:
+        """Pin controls to values; NaN releases one. Values go through ``checked_control`` (out
+        of range: clamped, ``warn`` told); an unknown name or an infinity is an InputError, and
+        then nothing of the message is applied."""
         if len(names) != len(values):
             raise InputError(f"{len(names)} names but {len(values)} values")
-        unknown = []
-        for name, value in zip(names, values):
-            i = INDEX.get(name)
-            if i is None:
-                unknown.append(name)
-            elif math.isnan(value):
+        unknown = [name for name in names if name not in INDEX]
+        if unknown:
+            raise InputError(f"unknown controls {unknown}; known: {list(NAMES)}")
+        pins = [(INDEX[name], value if math.isnan(value) else checked_control(name, value, warn))
+                for name, value in zip(names, values)]
+        for i, value in pins:
+            if math.isnan(value):
                 self._overrides.pop(i, None)
-            elif math.isinf(value):
-                raise InputError(f"{name}={value} is not finite")
             else:
-                self._overrides[i] = (float(np.clip(value, LOW[i], HIGH[i])), t)
-        return unknown
+                self._overrides[i] = (value, t)
 
     def set_state(self, state: State, t: float) -> None:
         if state != self._state:

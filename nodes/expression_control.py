@@ -3,7 +3,8 @@
 Inputs: ROS4HRI-style Expression on /robot_face/expression (a named expression,
 or valence/arousal when ``expression`` is empty; scaled by confidence),
 fine-grained ExpressionControl overrides on /avatar/expression/set (NaN releases
-a control; unknown names are dropped with a warning), and /avatar/state for the
+a control; out-of-range values are clamped with a warning; a message with an unknown
+name or an infinite value is dropped with a warning), and /avatar/state for the
 state defaults (attentive with small nods while listening, relaxed while idle).
 Output: every canonical control, moving smoothly under per-control speed limits.
 """
@@ -82,11 +83,9 @@ class ExpressionControlNode(AvatarNode):
         self.diag.set("expression", msg.expression or f"valence={msg.valence:.2f} arousal={msg.arousal:.2f}")
 
     def _on_set(self, msg: ExpressionControl) -> None:
-        unknown = self._ctl.set_overrides(list(msg.names), list(msg.values), self._now())
-        if unknown:
-            self.diag.count("unknown_controls", len(unknown))
-            self.get_logger().warning(f"dropped unknown expression controls {unknown}; known: {list(NAMES)}",
-                                      throttle_duration_sec=1.0)
+        # Unknown names and infinities drop the message (InputError); out of range: clamped.
+        warn = lambda line: self.get_logger().warning(line, throttle_duration_sec=1.0)   # noqa: E731
+        self._ctl.set_overrides(list(msg.names), list(msg.values), self._now(), warn)
 
     def _on_state(self, msg: AvatarState) -> None:
         try:

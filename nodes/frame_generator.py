@@ -17,12 +17,12 @@ from sensor_msgs.msg import Image
 
 from avatar.core import face_motion
 from avatar.core.errors import AvatarError, InputError
-from avatar.core.expression import INDEX, neutral_vector
+from avatar.core.expression import control_vector
 from avatar.core.image_io import load_image
 from avatar.core.paths import asset
 from avatar.model_runtime.engine.live import LiveSession
 from avatar.model_runtime.engine.motion_source import load_motion_source
-from avatar.model_runtime.engine.planner import PlannerConfig
+from avatar.model_runtime.engine.planner import LIVE_CLIP, PlannerConfig
 from avatar.model_runtime.engine.streaming import EngineConfig
 from avatar.model_runtime.renderers import DEFAULT_RENDERER, FRAMINGS, RENDERER_NAMES, load_renderer
 from avatar.msg import AudioChunk, AvatarState, ExpressionControl, FaceMotion
@@ -56,15 +56,16 @@ class FrameGenerator(AvatarNode):
               range=(64, 4096), read_only=True),
         Param("framing", "face", "face: find, animate and paste back the portrait's face; whole: the image "
               "already is a renderer-framed face crop (diffusion only)", choices=FRAMINGS, read_only=True),
-        Param("steps", 2, "sampling steps per clip", range=(1, 4), read_only=True),
+        Param("steps", PlannerConfig.steps, "sampling steps per clip", range=(1, 4), read_only=True),
         Param("dtype", "bf16", "network precision", choices=("fp32", "bf16", "int8"), read_only=True),
-        Param("first_clip", 2, "frames in the first clip after start or a state switch", range=(1, 16),
+        Param("first_clip", PlannerConfig.first_clip, "frames in the first clip after start or a state switch",
+              range=(1, 16), read_only=True),
+        Param("clip", LIVE_CLIP, "frames per clip in steady state (latency vs throughput)", range=(1, 16),
               read_only=True),
-        Param("clip", 4, "frames per clip in steady state (latency vs throughput)", range=(1, 16),
-              read_only=True),
-        Param("degrade_lag_ms", 200.0, "lag behind the audio clock that switches to 1 step",
+        Param("degrade_lag_ms", PlannerConfig.degrade_lag_ms, "lag behind the audio clock that switches to 1 step",
               range=(0.0, 5000.0), read_only=True),
-        Param("skip_lag_ms", 600.0, "lag that skips frames to catch up", range=(0.0, 10000.0), read_only=True),
+        Param("skip_lag_ms", PlannerConfig.skip_lag_ms, "lag that skips frames to catch up", range=(0.0, 10000.0),
+              read_only=True),
         Param("seed", 0, "noise seed", range=(0, 2**31 - 1), read_only=True),
         Param("frame_id", "avatar_face", "header.frame_id of published images"),
     )
@@ -110,13 +111,9 @@ class FrameGenerator(AvatarNode):
         self.session.push_state(msg.state, from_stamp(msg.header.stamp))
 
     def on_expression(self, msg: ExpressionControl) -> None:
-        if len(msg.names) != len(msg.values):
-            raise InputError(f"{len(msg.names)} names but {len(msg.values)} values")
-        vector = np.asarray(neutral_vector(), np.float32)
-        for name, value in zip(msg.names, msg.values):
-            if name not in INDEX or not np.isfinite(value):
-                raise InputError(f"bad expression control {name}={value}")
-            vector[INDEX[name]] = value
+        # Unknown names and non-finite values drop the message (InputError); out of range: clamped.
+        warn = lambda line: self.get_logger().warning(line, throttle_duration_sec=1.0)   # noqa: E731
+        vector = np.asarray(control_vector(msg.names, msg.values, warn), np.float32)
         self.session.push_expression(vector, from_stamp(msg.header.stamp))
 
     def reject_change(self, name: str, value) -> str | None:

@@ -116,7 +116,12 @@ def test_controller_layers_overrides_and_timeouts():
     ctl.set_expression("happy", 1.0, 0.0)
     out, t = _run(ctl, 0.0, 1.5)
     assert np.allclose(out, named_expression("happy"))
-    assert ctl.set_overrides(["smile", "nose", "gaze_x"], [0.2, 1.0, 5.0], t) == ["nose"]
+    with pytest.raises(InputError, match="unknown controls \\['nose'\\]"):
+        ctl.set_overrides(["smile", "nose"], [0.9, 1.0], t)
+    assert np.allclose(ctl.target(t), named_expression("happy"))                       # nothing applied
+    notes = []
+    ctl.set_overrides(["smile", "gaze_x"], [0.2, 5.0], t, notes.append)
+    assert notes == ["gaze_x=5.0 is outside [-1, 1]: clamped to 1"]
     out, t = _run(ctl, t, 1.5)                                                          # t = 3.0
     assert out[INDEX["smile"]] == pytest.approx(0.2) and out[INDEX["gaze_x"]] == 1.0    # clamped to range
     ctl.set_overrides(["gaze_x"], [math.nan], t)                                        # NaN releases
@@ -128,7 +133,7 @@ def test_controller_layers_overrides_and_timeouts():
     assert np.allclose(out, NEUTRAL)
     with pytest.raises(InputError, match="2 names but 1 values"):
         ctl.set_overrides(["smile", "frown"], [0.1], t)
-    with pytest.raises(InputError, match="not finite"):
+    with pytest.raises(InputError, match="not a finite number"):
         ctl.set_overrides(["smile"], [math.inf], t)
 
 

@@ -72,16 +72,21 @@ def test_named_expression_ramps_smoothly_under_the_rate_limits(rig):
     assert surprised[INDEX["brow_raise"]] == pytest.approx(0.9, abs=0.02)
 
 
-def test_overrides_unknown_names_and_bad_messages_are_dropped(rig, capfd):
+def test_overrides_clamped_and_messages_with_unknown_names_dropped(rig, capfd):
     from avatar.msg import Expression, ExpressionControl
     node, pubs, got, ex = rig
-    pubs["set"].publish(ExpressionControl(names=["gaze_x", "nose_wiggle"], values=[0.5, 1.0]))
+    pubs["set"].publish(ExpressionControl(names=["gaze_x", "gaze_y"], values=[0.5, -7.0]))
+    pubs["set"].publish(ExpressionControl(names=["gaze_x", "nose_wiggle"], values=[-0.5, 1.0]))
+    _wait(ex, 1.5)
+    assert _value(got, "gaze_x") == pytest.approx(0.5, abs=1e-3)          # the message with nose_wiggle dropped
+    assert _value(got, "gaze_y") == pytest.approx(-1.0, abs=1e-3)         # -7.0 clamped to the range
+    err = capfd.readouterr().err
+    assert "unknown controls ['nose_wiggle']" in err
+    assert "gaze_y=-7.0 is outside [-1, 1]: clamped to -1" in err
     pubs["expr"].publish(Expression(expression="grumpy", confidence=1.0))
     pubs["set"].publish(ExpressionControl(names=["smile", "frown"], values=[0.3]))
     _wait(ex, 1.5)
-    assert _value(got, "gaze_x") == pytest.approx(0.5, abs=1e-3)
     err = capfd.readouterr().err
-    assert "dropped unknown expression controls ['nose_wiggle']" in err
     assert "unknown expression 'grumpy'" in err or "2 names but 1 values" in err    # warnings are throttled
     pubs["set"].publish(ExpressionControl(names=["gaze_x"], values=[float("nan")]))
     _wait(ex, 1.5)

@@ -18,7 +18,7 @@ def test_frames_flow_with_audio_time_stamps(tmp_path, rclpy_context):
     from diagnostic_msgs.msg import DiagnosticArray
     from sensor_msgs.msg import Image
 
-    from avatar.msg import AudioChunk, AvatarState
+    from avatar.msg import AudioChunk, AvatarState, ExpressionControl
     from avatar.nodes.toolkit import QOS
 
     ckpt = save_tiny_checkpoint(tmp_path / "tiny.safetensors")
@@ -35,14 +35,17 @@ def test_frames_flow_with_audio_time_stamps(tmp_path, rclpy_context):
     probe.create_subscription(DiagnosticArray, "/diagnostics", diags.append, QOS.diagnostics)
     audio_pub = probe.create_publisher(AudioChunk, "/avatar/speech/audio", QOS.audio)
     state_pub = probe.create_publisher(AvatarState, "/avatar/state", QOS.state)
+    expression_pub = probe.create_publisher(ExpressionControl, "/avatar/expression", QOS.expression)
     executor = make_executor(rclpy_context, probe)
     try:
         assert spin_until(executor, lambda: len(images) >= 5, 60), "no frames from frame_generator"
-        assert spin_until(executor, lambda: node_matched(log, ["/avatar/state", "/avatar/speech/audio"]), 20), \
+        assert spin_until(executor, lambda: node_matched(log, ["/avatar/state", "/avatar/speech/audio",
+                                                               "/avatar/expression"]), 20), \
             log.read_text()
         # Bad inputs first: they must be dropped without stopping the stream.
         state_pub.publish(AvatarState(state=7))
         audio_pub.publish(AudioChunk(sample_rate=0, channels=1, samples=[1, 2, 3]))
+        expression_pub.publish(ExpressionControl(names=["smile"], values=[5.0]))     # clamped, with a warning
         rng = np.random.default_rng(0)
         t_end = time.monotonic() + 3.0
         while time.monotonic() < t_end:
@@ -68,5 +71,6 @@ def test_frames_flow_with_audio_time_stamps(tmp_path, rclpy_context):
     span = images[-1][1] - images[0][1]
     print(f"\n[bench] frame_generator (tiny 64px model): {(len(images) - 1) / span:.1f} FPS received")
     assert code == 0
+    assert "smile=5.0 is outside [0, 1]: clamped to 1" in log.read_text()
     keys = {kv.key for arr in diags for s in arr.status if "frame_generator" in s.name for kv in s.values}
     assert {"frames_hz", "audio_to_frame_ms_p50", "dropped_inputs_total"} <= keys, keys

@@ -8,11 +8,16 @@ degrades on purpose: fewer sampling steps first, then skipped frames.
 """
 from dataclasses import dataclass
 
+# Steady-state clip length of the live node (frame_generator's `clip`, config/avatar.yaml): a
+# frame waits for its whole clip, so live clips are short (latency). Offline rendering keeps
+# PlannerConfig.clip, twice as long, for throughput. Two parameters, not one default.
+LIVE_CLIP = 4
+
 
 @dataclass(frozen=True)
 class PlannerConfig:
     first_clip: int = 2        # frames after start / a state switch
-    clip: int = 8              # frames in steady state
+    clip: int = 8              # frames in steady state (offline: throughput; live: LIVE_CLIP)
     steps: int = 2
     min_steps: int = 1
     degrade_lag_ms: float = 200.0   # later than this: use min_steps
