@@ -43,7 +43,7 @@ fi
 say "GPU: $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | head -1)"
 
 base=${GPU_CHECK_PYTHON:-python3}
-declare -A step_s=()
+declare -A step_s=() installed=()
 timed() {   # timed NAME CMD...: run, record its seconds
   local name=$1 t0=$SECONDS
   shift
@@ -60,27 +60,45 @@ install_left() {   # seconds an install step may take (at least 1: `timeout 0` w
 
 registry_answers() {
   [ "${GPU_CHECK_OFFLINE:-0}" = 1 ] && return 1
-  timeout 25 "$base" -m pip index versions tensorrt-cu12 --retries 0 --timeout 10 >/dev/null 2>&1
+  timeout 40 "$base" -m pip index versions tensorrt-cu12 --retries 0 --timeout 10 >/dev/null 2>&1
 }
 
 install_from_registry() {
+  local py=$venv/bin/python req stamp
+  stamp=$(cat scripts/gpu_requirements.txt pyproject.toml | sha256sum | cut -d' ' -f1)
+  if [ -x "$py" ] && [ "$(cat "$venv/.gpu-check-stamp" 2>/dev/null)" = "$stamp" ]; then
+    say "reusing $venv (installed from the same pins)"
+    python_bin=$py
+    return 0
+  fi
   rm -rf "$venv"
   "$base" -m venv "$venv"
-  local py=$venv/bin/python
-  say "installing the pinned GPU stack (scripts/gpu_requirements.txt) into $venv"
-  timed gpu_stack timeout "$(install_left)" "$py" -m pip install -q --retries 1 -r scripts/gpu_requirements.txt || return 1
   mapfile -t deps < <("$py" - <<'PY'
 import tomllib
 d = tomllib.load(open("pyproject.toml", "rb"))
-# ROS wheels: the check imports no messages; torch and onnxruntime: the GPU builds above replace them.
+# ROS wheels: the check imports no messages; torch and onnxruntime: the GPU builds replace them.
 skip = ("ros-jazzy-", "torch==", "onnxruntime==")
 print("\n".join(r for r in d["project"]["dependencies"] if not r.startswith(skip)))
 PY
 )
   mapfile -t nodeps < <("$py" -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["tool"]["avatar"]["no-deps-dependencies"]))')
-  say "installing the other runtime dependencies (pyproject.toml)"
+  # The small ones first, so that the big GPU wheels are what a time limit cuts.
+  say "installing the runtime dependencies of pyproject.toml (without ROS, torch, onnxruntime) into $venv"
   timed runtime_deps timeout "$(install_left)" "$py" -m pip install -q --retries 1 "${deps[@]}" || return 1
   timed no_deps timeout "$(install_left)" "$py" -m pip install -q --retries 1 --no-deps "${nodeps[@]}" || return 1
+  # The GPU pins one at a time, torch first: a later one that fails (TensorRT's libraries are fetched
+  # by a stub from NVIDIA's own index, which a PyPI mirror may not reach) is noted, and its check says so.
+  while read -r req; do
+    say "installing $req"
+    if timed "$req" timeout "$(install_left)" "$py" -m pip install -q --retries 1 "$req"; then
+      installed[$req]=ok
+    else
+      installed[$req]=failed
+      say "could not install $req"
+      [[ $req == torch==* ]] && return 1
+    fi
+  done < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' scripts/gpu_requirements.txt)
+  echo "$stamp" > "$venv/.gpu-check-stamp"
   python_bin=$py
 }
 
@@ -118,16 +136,17 @@ mkdir -p "$pkg/avatar"
 for d in core model_runtime cli nodes assets; do ln -s "$root/$d" "$pkg/avatar/$d"; done
 export PYTHONPATH="${overlay:+$overlay:}$pkg${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 
-steps_json=""
+steps_json="" packages_json=""
 for k in "${!step_s[@]}"; do steps_json+="\"$k\": ${step_s[$k]}, "; done
+for k in "${!installed[@]}"; do packages_json+="\"$k\": \"${installed[$k]}\", "; done
 cat > "$out/install.json" <<EOF
-{"how": "$how", "python": "$python_bin", "seconds": $((SECONDS - start)), "steps": {${steps_json%, }}}
+{"how": "$how", "python": "$python_bin", "seconds": $((SECONDS - start)), "steps": {${steps_json%, }},
+ "packages": {${packages_json%, }}}
 EOF
 say "environment ready ($how)"
 
-if ! "$python_bin" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)'; then
-  say "torch $("$python_bin" -c 'import torch; print(torch.__version__)') sees no CUDA device: CPU mode"
-fi
+say "torch: $("$python_bin" -c 'import torch; print(torch.__version__, "CUDA", torch.version.cuda,
+  "sees a GPU" if torch.cuda.is_available() else "sees no GPU: the check runs in CPU mode")' 2>&1 | tail -1)"
 if ! "$python_bin" -c 'import avatar.model_runtime.engine.gpu_check, avatar.model_runtime.engine.streaming'; then
   say "the avatar package does not import here (a missing module above?): carry its wheels,"
   say "made on a machine with a registry by scripts/gpu_wheels.sh, in $wheels"
