@@ -22,9 +22,11 @@ from mediapipe.python.solutions import face_mesh_connections as fmc
 
 from avatar.model_runtime.portrait.landmarks import N_LANDMARKS
 
-RING1_FOLLOW = 0.4       # ring1 moves at least this share of its oval point's motion
-RING_ROOM = 0.7          # ... and never closes more than this share of the gap to its neighbours
 RING1_SHARE = 0.45       # ring1 sits this far from the oval toward ring2
+# ring1 moves this share of its oval point's motion: the motion then fades linearly from the
+# oval to the fixed ring2, so straight lines there (a neck's edges) stay straight, only tilted.
+RING1_FOLLOW = 1 - RING1_SHARE
+RING_ROOM = 0.7          # ring1 never closes more than this share of the gap to a neighbour ring
 RING2_SCALE = 1.6        # ring2 = oval scaled about its centre, clipped to the crop
 MOUTH_SPLIT = 0.65       # an open source mouth splits this far from its upper to its lower lip (default)
 EDGE_MARGIN = 0.03       # of the crop side: ring2 stays this far inside the crop
