@@ -9,6 +9,7 @@ for each renderer, size and step count.
 """
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import asdict
 
@@ -68,9 +69,20 @@ def offline_frames(renderer, motion, image: np.ndarray, wave: np.ndarray, cfg: E
         eng.stop()
 
 
+@contextlib.contextmanager
+def strict_fp32():
+    """No TF32 in CUDA convolutions and matmuls: the executor check compares executors, not numerics."""
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+
+
 def executor_check(image: np.ndarray, wave: np.ndarray, size: int, steps: int, clip: int,
                    device: torch.device) -> dict:
-    """The engine on ``device`` (fp32) against the CPU executor (fp32) on the same speech and seed."""
+    """The engine on ``device`` (strict fp32) against the CPU executor (fp32) on the same speech and seed."""
     from avatar.model_runtime.avatar_model import AvatarModel
     from avatar.model_runtime.renderers.diffusion import DiffusionRenderer
 
@@ -81,7 +93,8 @@ def executor_check(image: np.ndarray, wave: np.ndarray, size: int, steps: int, c
     want = offline_frames(reference, ExplicitMotion(), image, wave, cfg)
     cpu_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    got = offline_frames(tested, ExplicitMotion(), image, wave, cfg)
+    with strict_fp32():
+        got = offline_frames(tested, ExplicitMotion(), image, wave, cfg)
     dev_s = time.perf_counter() - t0
     same_len = len(got) == len(want)
     psnrs = [psnr(a, b) for a, b in zip(got, want)] if same_len else []
