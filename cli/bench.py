@@ -9,6 +9,7 @@ from pathlib import Path
 from avatar.core.errors import InputError
 from avatar.core.image_io import load_image
 from avatar.core.paths import asset
+from avatar.model_runtime.engine.planner import PlannerConfig
 from avatar.model_runtime.renderers import DEFAULT_RENDERER, RENDERER_NAMES
 
 
@@ -17,11 +18,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--size", type=int, nargs="+", default=None,
                    help="face crop side(s), multiples of 32 (default: the renderer's)")
     p.add_argument("--max-side", type=int, default=1024, help="output frames: the portrait downscaled to this")
-    p.add_argument("--steps", type=int, nargs="+", default=[2], choices=(1, 2, 3, 4))
+    p.add_argument("--steps", type=int, nargs="+", default=[PlannerConfig.steps], choices=(1, 2, 3, 4))
     p.add_argument("--dtype", nargs="+", default=["bf16"], choices=("fp32", "bf16", "int8"))
     p.add_argument("--seconds", type=float, default=20.0, help="audio / wall seconds per measurement")
-    p.add_argument("--clip", type=int, default=8, help="steady-state clip length for throughput")
-    p.add_argument("--checkpoint", type=Path, default=None)
+    p.add_argument("--clip", type=int, default=PlannerConfig.clip, help="steady-state clip length for throughput")
+    p.add_argument("--checkpoint", type=Path, default=None, help="diffusion renderer checkpoint (default: bundled)")
+    p.add_argument("--motion-checkpoint", type=Path, default=None, help="motion generator (default: bundled)")
     p.add_argument("--image", type=Path, default=None, help="portrait (default: bundled)")
     p.add_argument("--json", action="store_true", help="print one JSON object per configuration")
     p.add_argument("--long-run", type=float, default=None, metavar="SECONDS",
@@ -45,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
         return _long_run(args, image)
     peak = bf16_matmul_peak_gflops()
     results = []
-    motion = load_motion_source()
+    motion = load_motion_source(args.motion_checkpoint)
     for name, size, dtype in itertools.product(args.renderer, args.size or [None], args.dtype):
         renderer = load_renderer(name, size, dtype=dtype, checkpoint=args.checkpoint, image=image)
         for steps in args.steps:
@@ -103,7 +105,7 @@ def _long_run(args: argparse.Namespace, image) -> int:
     renderer = load_renderer(args.renderer[0], args.size[0] if args.size else None, dtype=args.dtype[0],
                              checkpoint=args.checkpoint, image=image)
     cfg = LongRunConfig(seconds=args.long_run, steps=args.steps[0], clip=args.clip)
-    result = long_run(renderer, load_motion_source(), image, load_audio(asset("speech_example.wav")), cfg)
+    result = long_run(renderer, load_motion_source(args.motion_checkpoint), image, load_audio(asset("speech_example.wav")), cfg)
     scores = evaluate_video(result.pop("frames"), reference=image)
     result["drift"] = scores["drift"]
     result["flicker"] = scores["flicker"]
