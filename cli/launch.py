@@ -5,8 +5,8 @@ from pathlib import Path
 
 from avatar.core.audio_sources import check_input_device, probe_audio
 from avatar.core.errors import InputError
-from avatar.core.graph import (DISPLAY_MODES, IMAGE_TOPIC, MAX_RESPAWNS, RESPAWN_DELAY_S, GraphOptions,
-                               check_namespace, load_config, namespaced, plan_graph)
+from avatar.core.graph import (DEFAULT_DISPLAY, DISPLAY_MODES, IMAGE_TOPIC, MAX_RESPAWNS, RESPAWN_DELAY_S,
+                               GraphOptions, check_namespace, load_config, namespaced, plan_graph)
 from avatar.core.launcher import GraphRunner
 from avatar.core.output_file import check_writable
 from avatar.core.paths import default_config
@@ -19,7 +19,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     user = p.add_mutually_exclusive_group()
     user.add_argument("--mic", action="store_true", help="user audio from the default microphone")
     user.add_argument("--user-audio", default="", help="user audio from a file instead of a microphone")
-    p.add_argument("--display", choices=DISPLAY_MODES, default="none")
+    p.add_argument("--display", choices=DISPLAY_MODES, default=DEFAULT_DISPLAY)
     p.add_argument("--record", default="", help="record to OUT.mp4 or OUT.mcap")
     p.add_argument("--overwrite", action="store_true", help="--record may replace an existing file")
     p.add_argument("--image", default="", help="portrait: any photo or drawing with a face (default: from the config)")

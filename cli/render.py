@@ -13,6 +13,7 @@ from avatar.core.output_file import atomic_output, check_writable
 from avatar.core.paths import asset
 from avatar.core.state_machine import State
 from avatar.core.timebase import FPS, SAMPLE_RATE
+from avatar.model_runtime.engine.planner import PlannerConfig
 from avatar.model_runtime.renderers import DEFAULT_RENDERER, FRAMINGS, RENDERER_NAMES
 
 LONG_INPUT_S = 60.0      # longer inputs get a line saying how long (and a progress bar on a TTY)
@@ -41,7 +42,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="draw this face-motion track (JSON) instead of generating motion from the audio")
     p.add_argument("--motion-out", type=Path, default=None, help="save the face motion drawn (JSON)")
     p.add_argument("--motion-checkpoint", type=Path, default=None, help="motion generator (default: bundled)")
-    p.add_argument("--steps", type=int, default=2, choices=(1, 2, 3, 4))
+    p.add_argument("--steps", type=int, default=PlannerConfig.steps, choices=(1, 2, 3, 4))
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     p.add_argument("--dtype", choices=("fp32", "bf16", "int8"), default="bf16")

@@ -20,6 +20,9 @@ NODES = ("audio_capture", "speech_source", "vad_state", "expression_control", "f
          "recorder")
 
 DISPLAY_MODES = ("window", "web", "none")
+# The one default of face_display's `mode`, `avatar launch --display` and the launch file's
+# `display:=`: the browser view on 127.0.0.1 works headless and on a desktop alike.
+DEFAULT_DISPLAY = "web"
 
 # Restart policy of both launchers (launch_ros: respawn_delay, respawn_max_retries). `avatar
 # launch` doubles the delay after each restart, up to RESPAWN_MAX_DELAY_S.
@@ -48,7 +51,7 @@ class GraphOptions:
     speech: str = ""          # file or directory played as the avatar's voice ("" = config default)
     mic: bool = False         # user audio from the microphone
     user_audio: str = ""      # user audio from a file instead of the microphone
-    display: str = "none"     # window | web | none
+    display: str = DEFAULT_DISPLAY   # window | web | none
     record: str = ""          # output .mp4 or .mcap ("" = no recorder)
     portrait: str = ""        # reference image ("" = config default / bundled portrait)
     renderer: str = ""        # frame_generator's renderer ("" = config default)

@@ -23,8 +23,8 @@ from launch_ros.event_handlers import OnStateTransition
 from launch_ros.events.lifecycle import ChangeState
 from lifecycle_msgs.msg import Transition
 
-from avatar.core.graph import (DISPLAY_MODES, MAX_RESPAWNS, RESPAWN_DELAY_S, GraphOptions, check_namespace,
-                               namespace_remaps, node_parameters, plan_graph)
+from avatar.core.graph import (DEFAULT_DISPLAY, DISPLAY_MODES, MAX_RESPAWNS, RESPAWN_DELAY_S, GraphOptions,
+                               check_namespace, namespace_remaps, node_parameters, plan_graph)
 
 ARGUMENTS = (
     ("config", "", "parameter YAML (default: share/avatar/config/avatar.yaml)"),
@@ -33,7 +33,7 @@ ARGUMENTS = (
     ("speech", "", "avatar voice: an audio file or a directory queue"),
     ("mic", "false", "true: user audio from the microphone"),
     ("user_audio", "", "user audio from a file instead of the microphone"),
-    ("display", "web", "display mode: " + "|".join(DISPLAY_MODES)),
+    ("display", DEFAULT_DISPLAY, "display mode: " + "|".join(DISPLAY_MODES)),
     ("record", "", "record to OUT.mp4 or OUT.mcap (empty: no recorder)"),
     ("overwrite", "false", "true: the recording may replace an existing file"),
     ("namespace", "", "run the whole graph under /NAME (several avatars side by side)"),

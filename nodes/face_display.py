@@ -17,6 +17,7 @@ from avatar.core.av_sync import (AudioBuffer, AudioOutput, DelayController, Fram
                                  PlayoutConfig, Presenter)
 from avatar.core.diagnostics import ERROR, OK, WARN
 from avatar.core.errors import InputError
+from avatar.core.graph import DEFAULT_DISPLAY, DISPLAY_MODES
 from avatar.core.jpeg_encoder import decode_jpeg, encode_jpeg
 from avatar.core.media import rgb_from_image
 from avatar.core.state_machine import State
@@ -37,7 +38,7 @@ class FaceDisplay(AvatarLifecycleNode):
         AUTOSTART,
         AUDIO_RELIABILITY,
         MAX_CHUNK,
-        Param("mode", "window", "where the face is shown", choices=("window", "web", "none"), read_only=True),
+        Param("mode", DEFAULT_DISPLAY, "where the face is shown", choices=DISPLAY_MODES, read_only=True),
         Param("host", "127.0.0.1", "web mode: address to serve on (0.0.0.0 exposes it to the network)",
               read_only=True),
         Param("allow_remote", False, "web mode: allow a host that is not loopback (the view has no "

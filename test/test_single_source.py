@@ -5,10 +5,15 @@ import re
 import tomllib
 from pathlib import Path
 
+import yaml
+
 from avatar.core import timebase
-from avatar.core.graph import NODES, GraphOptions, plan_graph
+from avatar.core.graph import DEFAULT_DISPLAY, NODES, GraphOptions, plan_graph
 from avatar.core.state_machine import State
+from avatar.model_runtime.engine.planner import LIVE_CLIP, PlannerConfig
+from avatar.model_runtime.engine.render import RenderJob
 from avatar.msg import AvatarState
+from avatar.nodes.param_docs import node_class
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = ("core", "nodes", "cli", "model_runtime", "launch", "scripts", "docs")   # tests may pin values
@@ -49,3 +54,33 @@ def test_cmake_and_pyproject_register_the_nodes_of_core_graph():
     assert nodes == {f"avatar-{n.replace('_', '-')}": f"avatar.nodes.{n}:main" for n in NODES}
     full = plan_graph(GraphOptions(config=ROOT / "config" / "avatar.yaml", display="web", record="x.mp4"))
     assert tuple(s.executable for s in full) == NODES        # the launchers start every node, in order
+
+
+# (node, parameter) -> why config/avatar.yaml may differ from the node's declared default.
+# Empty: the YAML restates every default exactly, so a default is changed in one place (the
+# node's PARAMS) and this test names any copy that was left behind.
+YAML_DIFFERS_ON_PURPOSE: dict[tuple[str, str], str] = {}
+
+
+def test_yaml_parameters_equal_the_nodes_declared_defaults():
+    config = yaml.safe_load((ROOT / "config" / "avatar.yaml").read_text())
+    assert set(config) <= set(NODES)
+    wrong = []
+    for node in NODES:
+        declared = {p.name: p.default for p in node_class(node).PARAMS}
+        for name, value in config.get(node, {}).get("ros__parameters", {}).items():
+            if name not in declared:
+                wrong.append(f"{node}.{name}: not a parameter of the node")
+            elif (value, type(value)) != (declared[name], type(declared[name])) \
+                    and (node, name) not in YAML_DIFFERS_ON_PURPOSE:
+                wrong.append(f"{node}.{name}: YAML {value!r}, node {declared[name]!r}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_display_and_clip_defaults():
+    """One display default for the node, both launchers and the YAML; the live clip (latency)
+    and the offline clip (throughput) are two named parameters."""
+    assert {p.name: p.default for p in node_class("face_display").PARAMS}["mode"] == DEFAULT_DISPLAY
+    assert GraphOptions(config=ROOT).display == DEFAULT_DISPLAY
+    assert {p.name: p.default for p in node_class("frame_generator").PARAMS}["clip"] == LIVE_CLIP
+    assert RenderJob(image=None, speech=None).clip == PlannerConfig.clip > LIVE_CLIP

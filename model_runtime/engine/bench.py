@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from avatar.model_runtime.engine.planner import ClipPlan, PlannerConfig
+from avatar.model_runtime.engine.planner import LIVE_CLIP, ClipPlan, PlannerConfig
 from avatar.model_runtime.engine.streaming import EngineConfig, StreamingEngine
 from avatar.model_runtime.engine.timeline import FPS, SAMPLES_PER_FRAME, SAMPLE_RATE
 
@@ -23,12 +23,12 @@ from avatar.model_runtime.engine.timeline import FPS, SAMPLES_PER_FRAME, SAMPLE_
 @dataclass(frozen=True)
 class BenchConfig:
     size: int = 256
-    steps: int = 2
+    steps: int = PlannerConfig.steps
     dtype: str = "bf16"
     seconds: float = 20.0        # audio length of the throughput run, and wall time of the live run
-    clip: int = 8                # steady clip length for throughput
-    live_clip: int = 4           # steady clip length in the live run (latency-oriented, as the node)
-    first_clip: int = 2
+    clip: int = PlannerConfig.clip             # steady clip length for throughput
+    live_clip: int = LIVE_CLIP                 # steady clip length in the live run (latency-oriented, as the node)
+    first_clip: int = PlannerConfig.first_clip
     seed: int = 0
     renderer: str = "warp"
     max_side: int = 1024         # output frames: the portrait downscaled to this

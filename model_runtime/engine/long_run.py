@@ -19,8 +19,8 @@ from avatar.model_runtime.engine.timeline import FPS, SAMPLE_RATE
 class LongRunConfig:
     seconds: float = 600.0
     window_s: float = 60.0
-    steps: int = 2
-    clip: int = 8
+    steps: int = PlannerConfig.steps
+    clip: int = PlannerConfig.clip
     seed: int = 0
 
 

@@ -28,9 +28,9 @@ class RenderJob:
     user: np.ndarray | None = None          # (S,) float32, 16 kHz: the other person's voice
     states: str = "auto"                    # auto | speaking | listening | idle
     expression: np.ndarray | tuple | None = None   # (10,) constant, or (times (K,), vectors (K, 10)) keyframes
-    steps: int = 2
+    steps: int = PlannerConfig.steps
     seed: int = 0
-    clip: int = 8
+    clip: int = PlannerConfig.clip            # offline: the planner's throughput default (live: LIVE_CLIP)
     max_side: int = 1024                    # output frames: the whole portrait, downscaled to this
     motion: np.ndarray | None = None        # (T, DIM) face motion to draw instead of generating it
     framing: str = "face"                   # face: find and paste back the face; whole: image = crop

@@ -12,6 +12,7 @@ import numpy as np
 
 from avatar.core.state_machine import State
 from avatar.model_runtime.engine.motion_source import ExplicitMotion
+from avatar.model_runtime.engine.planner import PlannerConfig
 from avatar.model_runtime.engine.render import offline_engine, render_frames
 from avatar.model_runtime.renderers.diffusion import DiffusionRenderer
 from avatar.model_runtime.evaluation.runner import evaluate_video
@@ -23,19 +24,22 @@ class ModelEvalConfig:
     clips: int = 12            # first N clips of the split (sorted by id); 0 = all
     steps: tuple[int, ...] = (1, 2, 4)
     seed: int = 0
-    clip: int = 8              # engine clip length in frames
+    clip: int = PlannerConfig.clip   # engine clip length in frames
+    framing: str = "whole"     # corpus frames are the model's framing; "face" crops and pastes as for a photo
+    repose: bool = False       # DiffusionRenderer(repose=True): reference re-posed to the commanded expression
 
 
-def generate_clip(model, clip_ref, corpus, steps: int, seed: int, clip: int) -> np.ndarray:
+def generate_clip(model, clip_ref, corpus, steps: int, seed: int, clip: int, framing: str = "whole",
+                  repose: bool = False) -> np.ndarray:
     """(T, H, W, 3) uint8 frames for one corpus clip, conditioned on its gt states and expressions."""
     gt = clip_ref.gt
     n = clip_ref.n_frames
     states = np.asarray(gt["frames"]["state"][:n], np.int64)
     expressions = np.asarray(gt["frames"]["expression"][:n], np.float32)     # (T, 10)
     portrait = corpus.identity_image(clip_ref.identity)
-    # Corpus frames already are the model's framing: the whole frame is the crop.
-    engine = offline_engine(DiffusionRenderer(model), ExplicitMotion(), portrait, clip_ref.load_speech(), n, states,
-                            expressions, steps, seed, clip, framing="whole")
+    # Corpus frames already are the model's framing: by default the whole frame is the crop.
+    engine = offline_engine(DiffusionRenderer(model, repose=repose), ExplicitMotion(), portrait,
+                            clip_ref.load_speech(), n, states, expressions, steps, seed, clip, framing=framing)
     return render_frames(engine)
 
 
@@ -98,7 +102,7 @@ def evaluate_model(model, corpus, estimator, cfg: ModelEvalConfig, log=print) ->
         rows = []
         for ref in clips:
             t0 = time.perf_counter()
-            frames = generate_clip(model, ref, corpus, steps, cfg.seed, cfg.clip)
+            frames = generate_clip(model, ref, corpus, steps, cfg.seed, cfg.clip, cfg.framing, cfg.repose)
             fps = len(frames) / (time.perf_counter() - t0)
             est = estimate(estimator, frames)
             result = evaluate_video(frames, ref.load_speech(), ref.gt, estimator=estimator, estimates=est)
