@@ -44,15 +44,17 @@ class BatchedStreams:
         self.generator = torch.Generator(device=dev).manual_seed(seed)
         self.carry: torch.Tensor | None = None                                             # (B, K, C, h, w)
 
-    def step(self, wave: torch.Tensor) -> np.ndarray:
-        """wave (B, S): each session's context + clip + look-ahead audio -> (B, n, S, S, 3) uint8 crops."""
+    def step(self, wave: torch.Tensor, noise: torch.Tensor | None = None) -> np.ndarray:
+        """wave (B, S): each session's context + clip + look-ahead audio -> (B, n, S, S, 3) uint8 crops.
+        ``noise`` (B, n, C, h, w): the sampler's starting noise (default: drawn from the seeded generator)."""
         model, n = self.model, self.clip
         ctx = model.audio_context_frames
         tokens = model.audio_tokens(wave, ctx + n)[:, ctx:]                                # (B, n, D)
         motion = None if self.carry is None else model.anchor_motion(self.carry, self.ref, REANCHOR)
         cond = Cond(audio=tokens, state=self.states, expression=self.expression, ref=self.ref, motion=motion)
-        noise = torch.randn((self.b, n, *model.latent_shape), generator=self.generator, device=model.device)
-        latents = sample_consistency(model.denoise, noise, model.sigmas(self.steps), cond,
+        if noise is None:
+            noise = torch.randn((self.b, n, *model.latent_shape), generator=self.generator, device=model.device)
+        latents = sample_consistency(model.denoise, noise.to(model.device), model.sigmas(self.steps), cond,
                                      generator=self.generator)                            # (B, n, C, h, w)
         self.carry = latents[:, -model.motion_frames:]
         rgb = model.decode(latents.flatten(0, 1), self.decode_ref)                         # (B·n, S, S, 3)
