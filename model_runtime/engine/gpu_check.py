@@ -27,6 +27,8 @@ import numpy as np
 import torch
 
 from avatar.model_runtime.engine.gpu_parity import NO_CUDA
+from avatar.model_runtime.engine.planner import LIVE_CLIP
+from avatar.model_runtime.engine.timeline import SAMPLE_RATE
 
 DEFAULT_BUDGET_S = 420.0     # the whole check, installs excluded: scripts/gpu_check.sh passes what is left
 
@@ -147,8 +149,8 @@ def section_executor(ctx: Context):
     from avatar.model_runtime.engine.gpu_bench import executor_check
 
     p = ctx.plan
-    wave = ctx.wave[:int(p.executor_seconds * 16000)]
-    return executor_check(ctx.image, wave, p.executor_size, p.executor_steps, clip=4, device=ctx.device)
+    wave = ctx.wave[:int(p.executor_seconds * SAMPLE_RATE)]
+    return executor_check(ctx.image, wave, p.executor_size, p.executor_steps, clip=LIVE_CLIP, device=ctx.device)
 
 
 def section_streams(ctx: Context):

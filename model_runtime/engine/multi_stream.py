@@ -108,4 +108,5 @@ def max_streams(model, face: np.ndarray, waves: np.ndarray, candidates: list[int
             break
     best = max((r["streams"] for r in rows if r["sustained"]), default=0)
     return {"size": model.size, "clip": clip, "steps": steps, "max_streams_at_25fps": best, "rows": rows,
-            "stopped": stop or "all candidates measured"}
+            "stopped": stop or ("all candidates measured" if every else
+                                "every candidate sustained: the real maximum may be higher")}
