@@ -5,6 +5,9 @@ per-step networks), and this class maps the engine's stages onto it. It draws
 from audio, state and expression itself (it was trained on them), so the face
 motion of a clip is not used for pixels here; its crop is cut with the corpus'
 framing so that a real photo reaches the model framed like its training faces.
+
+With ``repose`` the reference is re-posed by the warp rig to each clip's commanded expression
+before the model sees it (renderers/repose.py, LLIA's mechanism for expression).
 """
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ import torch
 
 from avatar.model_runtime.conditioning import Cond, Reference
 from avatar.model_runtime.renderers.base import ClipInputs, Framing
+from avatar.model_runtime.renderers.repose import Reposer
 from avatar.model_runtime.samplers import sample_consistency
 
 # Measured with the face mesh on 30 corpus identities (docs/CORPUS.md: the head fills ~60% of the
@@ -27,9 +31,10 @@ class DiffusionRenderer:
     framing: ClassVar[Framing] = CORPUS_FRAMING
     default_size: ClassVar[int] = 256      # its training size; other multiples of 32 run too
 
-    def __init__(self, model, reanchor: float = 0.05):
+    def __init__(self, model, reanchor: float = 0.05, repose: bool = False):
         self.model = model               # AvatarModel (or one with a backend installed)
         self.reanchor = reanchor         # pull of the carried latents toward the reference, per clip
+        self.repose = repose             # re-pose the reference to the commanded expression per clip
 
     @classmethod
     def load(cls, size: int, *, dtype: str = "bf16", device: str = "cpu", checkpoint=None, image=None):
@@ -57,15 +62,18 @@ class DiffusionRenderer:
     def audio_context_frames(self) -> int:
         return self.model.audio_context_frames
 
-    def prepare(self, crop: np.ndarray, face) -> Reference:
-        return self.model.prepare_reference(crop)
+    def prepare(self, crop: np.ndarray, face) -> Reference | Reposer:
+        ref = self.model.prepare_reference(crop)
+        return Reposer.build(crop, face, ref, self.model.prepare_reference) if self.repose else ref
 
     def features(self, wave: torch.Tensor, n_frames: int) -> torch.Tensor:
         return self.model.audio_tokens(wave, n_frames)
 
-    def denoise(self, clip: ClipInputs, ref: Reference, carry: torch.Tensor | None):
-        """Latents (1, n, C, h, w); carry = the last K latents (LLIA's motion frames)."""
+    def denoise(self, clip: ClipInputs, prepared: Reference | Reposer, carry: torch.Tensor | None):
+        """(latents (1, n, C, h, w), the Reference they were drawn on); carry = the last K latents
+        (LLIA's motion frames). Decode needs that Reference: a re-posed one differs per clip."""
         dev = self.model.device
+        ref = prepared.reference(clip.expression) if isinstance(prepared, Reposer) else prepared
         motion = None if carry is None else self.model.anchor_motion(carry, ref, self.reanchor)
         cond = Cond(audio=clip.tokens, state=clip.states.to(dev), expression=clip.expression.to(dev), ref=ref,
                     motion=motion)
@@ -74,8 +82,9 @@ class DiffusionRenderer:
         noise = torch.randn((1, n, *self.model.latent_shape), generator=clip.generator).to(dev)
         latents = sample_consistency(self.model.denoise, noise, self.model.sigmas(clip.steps), cond,
                                      generator=clip.generator)
-        return latents, latents[:, -self.model.motion_frames:]
+        return (latents, ref), latents[:, -self.model.motion_frames:]
 
-    def decode(self, latents: torch.Tensor, ref: Reference) -> np.ndarray:
+    def decode(self, out: tuple[torch.Tensor, Reference], prepared) -> np.ndarray:
+        latents, ref = out
         rgb = self.model.decode(latents[0], ref)                                 # (n, S, S, 3) uint8
         return rgb.cpu().numpy() if isinstance(rgb, torch.Tensor) else rgb
