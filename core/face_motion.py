@@ -1,4 +1,4 @@
-"""The face-motion vector: ARKit blendshape names plus head rotation (SPEC §5b).
+"""The face-motion vector: ARKit blendshape names plus head rotation (docs/ENGINE.md, docs/MODEL.md).
 
 Defined once here. The motion generator produces it, the renderers draw it, the
 ``/avatar/face_motion`` topic and ``--motion`` tracks carry it by name, so any
@@ -190,7 +190,7 @@ def to_corpus(motion: np.ndarray) -> dict[str, np.ndarray]:
 
 def from_expression(expression: np.ndarray, nod_deg: float, tilt_deg: float) -> np.ndarray:
     """(..., DIM) motion that the commanded expression vector(s) (..., expression.DIM) adds on top
-    of the generated motion: "commanded expression and gaze are added explicitly" (SPEC §5b).
+    of the generated motion: "commanded expression and gaze are added explicitly" (docs/MODEL.md, Motion generator).
 
     ``nod_deg``/``tilt_deg``: degrees of head pitch/roll at head_nod/head_tilt = 1 (the corpus'
     NOD_DEG and TILT_DEG, passed in so that core/ does not import the corpus)."""

@@ -1,4 +1,4 @@
-"""AvatarModel: the facade the engine, render, bench and eval use (contracts.md).
+"""AvatarModel: the facade the engine, render, bench and eval use (docs/MODEL.md).
 
 It owns the three per-frame networks (audio encoder, denoiser, decoder) plus the
 encoders used once per portrait, and hides preconditioning, dtype and memory layout.

@@ -90,8 +90,8 @@ class Param:
 
 AUDIO_RELIABILITY = Param(
     "audio_reliability", "reliable",
-    "QoS of the audio subscriptions: best_effort also accepts best-effort publishers (SPEC allows "
-    "them for audio), reliable never drops chunks from reliable ones", choices=("reliable", "best_effort"),
+    "QoS of the audio subscriptions: best_effort also accepts best-effort publishers (allowed "
+    "for audio), reliable never drops chunks from reliable ones", choices=("reliable", "best_effort"),
     read_only=True)
 
 

@@ -15,9 +15,9 @@ def test_short_first_clip_then_steady_and_cut_at_switch():
     c = p.plan(10, 13)
     p.commit(c, 13)
     d = p.plan(13, None)
-    assert (a.start, a.n, a.fresh) == (0, 2, True)
-    assert (b.start, b.n, b.fresh) == (2, 8, False)
-    assert (c.n, d.n, d.fresh) == (3, 2, True)      # cut at the switch, fresh short clip after it
+    assert (a.start, a.n) == (0, 2)                 # a short first clip
+    assert (b.start, b.n) == (2, 8)                 # then steady-state clips
+    assert (c.n, d.n) == (3, 2)                     # cut at the switch, a short first clip after it
 
 
 def test_lag_degrades_steps_then_skips():

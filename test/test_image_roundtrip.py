@@ -77,7 +77,7 @@ def test_512_image_stream_is_delivered(rclpy_context):
     ids = [i for i, _ in arrivals]
     assert ids == sorted(set(ids)), f"frames out of order or repeated: {ids}"
     # The publisher starts once it has matched us, which can be a frame before our reader has
-    # matched it (discovery runs on each side), and its reliable queue is the SPEC's 5 deep:
+    # matched it (discovery runs on each side), and its reliable queue is QOS.image's 5 deep:
     # a process stalled for longer than that on a loaded machine loses frames.
     assert len(ids) >= n - 3, f"only {len(ids)}/{n} frames delivered: {ids}"
     span = arrivals[-1][1] - arrivals[0][1]

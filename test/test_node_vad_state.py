@@ -176,7 +176,7 @@ def test_parameters_validated_and_barge_in_rule(rig, utterance):
 
 @pytest.mark.parametrize("reliability", ["reliable", "best_effort"])
 def test_best_effort_audio_publishers(rclpy_context, utterance, reliability):
-    """A best-effort TTS publisher (SPEC allows it for audio) reaches vad_state only with
+    """A best-effort TTS publisher (allowed for audio, docs/ROS.md) reaches vad_state only with
     audio_reliability:=best_effort; a reliable subscription is QoS-incompatible with it."""
     import rclpy
 

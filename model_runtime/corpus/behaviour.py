@@ -122,7 +122,7 @@ def energy_track(speech: np.ndarray, n: int, hop: int = SAMPLES_PER_FRAME) -> np
 
 def compose(rng, state: np.ndarray, mouth: dict, expr: np.ndarray, speech: np.ndarray,
             fps: int = FPS) -> tuple[list[FaceState], dict]:
-    """FaceStates for rendering and the per-frame ground truth (contracts.md)."""
+    """FaceStates for rendering and the per-frame ground truth (docs/CORPUS.md)."""
     n = len(state)
     spk, lst, idle = state == State.SPEAKING, state == State.LISTENING, state == State.IDLE
     e = expr

@@ -1,4 +1,4 @@
-"""Read a corpus (the on-disk format in shared/contracts.md).
+"""Read a corpus (the on-disk format in docs/CORPUS.md).
 
     corpus = open_corpus("/work/data/corpus")
     for clip in corpus.split("train"):

@@ -5,16 +5,12 @@ the end of a stage's work is waited on (on the device, not the host) by the next
 stage's stream, so stages overlap on the GPU while keeping their order. The
 decoder's output is copied into pinned host memory with a non-blocking copy and
 synchronised only when the frame is emitted. Guarded by availability: on a
-CPU-only machine (this project's CI) the CPU executor is used.
+CPU-only machine (this project's CI) the stages run as they are, one thread each:
+torch ops release the GIL, so they run on separate cores.
 """
 from collections.abc import Callable
 
 import torch
-
-
-def cpu_stages(stages: list[tuple[str, Callable]]) -> list[tuple[str, Callable]]:
-    """Threads only: torch ops release the GIL, so stages run on separate cores."""
-    return stages
 
 
 def cuda_stages(stages: list[tuple[str, Callable]], device: torch.device) -> list[tuple[str, Callable]]:

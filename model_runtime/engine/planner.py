@@ -36,7 +36,6 @@ class ClipPlan:
     n: int              # frames
     steps: int
     skipped: int = 0    # frames before ``start`` given up to catch up (repeat the last frame)
-    fresh: bool = False  # first clip after a start or a state switch
 
     @property
     def degraded(self) -> bool:
@@ -66,7 +65,7 @@ class ClipPlanner:
         if next_switch is not None and next_switch > start:
             n = min(n, next_switch - start)
         steps = cfg.min_steps if lag_ms > cfg.degrade_lag_ms else cfg.steps
-        return ClipPlan(start=start, n=max(1, n), steps=steps, skipped=skipped, fresh=self.fresh)
+        return ClipPlan(start=start, n=max(1, n), steps=steps, skipped=skipped)
 
     def commit(self, plan: ClipPlan, next_switch: int | None) -> None:
         """``plan`` was submitted: the clip after it is fresh if it starts at a switch."""

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from avatar.core.state_machine import State
-from avatar.model_runtime.engine.executors import cpu_stages, cuda_stages
+from avatar.model_runtime.engine.executors import cuda_stages
 from avatar.model_runtime.engine.motion_source import MotionSource
 from avatar.model_runtime.engine.planner import ClipPlan, ClipPlanner, PlannerConfig
 from avatar.model_runtime.engine.stage import Pipeline, PipelineError
@@ -169,7 +169,8 @@ class StreamingEngine:
         stages = [("features", self._features), ("denoise", self._denoise), ("decode", self._decode),
                   ("paste", self._paste)]
         device = getattr(self.renderer, "device", torch.device("cpu"))
-        stages = cuda_stages(stages, device) if device.type == "cuda" else cpu_stages(stages)
+        if device.type == "cuda":      # on the CPU the stages run as they are, one thread each
+            stages = cuda_stages(stages, device)
         self.pipeline = Pipeline(stages, depth=self.config.depth)
         self._driver = threading.Thread(target=self._drive, name="engine-driver", daemon=True)
         self._driver.start()

@@ -1,4 +1,4 @@
-"""Real photos talking on real speech, measured from outside with the face mesh (SPEC §7, any portrait).
+"""Real photos talking on real speech, measured from outside with the face mesh (any portrait, `avatar eval --real-speech`).
 
 Each (portrait, recording) pair is rendered by the same engine as `avatar render` (states from
 voice activity, the default motion source and renderer), and the output frames are measured

@@ -1,2 +1,2 @@
-"""The motion generator (SPEC 5b): EDM diffusion over face-motion clips, its corpus, training,
+"""The motion generator (docs/MODEL.md, Motion generator): EDM diffusion over face-motion clips, its corpus, training,
 distillation, runtime and evaluation."""

@@ -1,4 +1,4 @@
-"""Portrait analysis (SPEC §5b): faces and face mesh, the aligned crop, the paste-back.
+"""Portrait analysis (docs/PORTRAIT.md): faces and face mesh, the aligned crop, the paste-back.
 
     portrait = analyse_portrait(rgb, max_side=1024)
     aligned = portrait.align(size=512, framing=Framing())

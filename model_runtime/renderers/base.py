@@ -8,7 +8,7 @@ is one module with a class that satisfies ``Renderer`` plus one line in
 ``renderers/__init__.py``.
 
 Every clip arrives as a ``ClipInputs``: the face motion for its frames (the
-motion generator's output plus the explicit expression and gaze, SPEC §5b) and
+motion generator's output plus the explicit expression and gaze, docs/ENGINE.md) and
 the raw conditions, so a renderer can use either (the warp renderer draws the
 motion; the diffusion renderer denoises from audio, state and expression).
 """

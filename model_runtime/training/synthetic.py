@@ -1,4 +1,4 @@
-"""A tiny corpus in the contracts.md on-disk format, for smoke tests of the training code.
+"""A tiny corpus in the docs/CORPUS.md on-disk format, for smoke tests of the training code.
 
 Faces are ellipses whose mouth opening follows the loudness of a noise-burst "speech"
 track; it is not the real corpus (model_runtime/corpus renders that), only enough

@@ -1,1 +1,1 @@
-"""The warp renderer: any portrait animated by a face-mesh rig and a dense warp (SPEC §5b)."""
+"""The warp renderer: any portrait animated by a face-mesh rig and a dense warp (docs/PORTRAIT.md)."""

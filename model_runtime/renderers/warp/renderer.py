@@ -1,4 +1,4 @@
-"""WarpRenderer: any portrait animated by warping its own pixels (SPEC §5b, ``--renderer warp``).
+"""WarpRenderer: any portrait animated by warping its own pixels (docs/PORTRAIT.md, ``--renderer warp``).
 
 Per portrait (``prepare``, tens of ms): the warp mesh, the rig, the mouth and eye models and
 the index-free warp state. Per frame (``render_frame``): motion -> rig displacement -> head
