@@ -9,13 +9,15 @@ from collections.abc import Iterator
 from math import gcd
 from pathlib import Path
 
-import av
 import numpy as np
-import soundfile as sf
 from scipy.signal import resample_poly
 
 from avatar.core.errors import InputError
 from avatar.core.timebase import SAMPLE_RATE
+
+# PyAV and soundfile are imported where files are decoded or written (and where PyAV resamples
+# streams), not here: the streaming engine imports this module through the VAD for its chunking
+# alone, and runs where neither is installed (the GPU check's machine, docs/ENGINE.md).
 
 CHUNK_SAMPLES = 320          # 20 ms at 16 kHz: the AudioChunk size our sources publish
 MAX_RATE = 768_000           # above any real converter; larger values are header corruption
@@ -37,6 +39,8 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
 
 def read_audio_file(path: str | Path) -> tuple[np.ndarray, int]:
     """Decode at the file's own rate: (float32 (S, C), rate). Validated, never empty."""
+    import soundfile as sf
+
     p = Path(path)
     if not p.exists():
         raise InputError(f"audio file not found: {p}")
@@ -58,6 +62,8 @@ def read_audio_file(path: str | Path) -> tuple[np.ndarray, int]:
 
 
 def _read_soundfile(p: Path) -> tuple[np.ndarray, int]:
+    import soundfile as sf
+
     with sf.SoundFile(str(p)) as f:
         _check_not_truncated(p, f.extra_info)
         x = f.read(dtype="float32", always_2d=True)   # ints are scaled to [-1, 1)
@@ -79,6 +85,8 @@ def _check_not_truncated(p: Path, extra_info: str) -> None:
 
 
 def _read_pyav(p: Path) -> tuple[np.ndarray, int]:
+    import av
+
     try:
         with av.open(str(p)) as container:
             if not container.streams.audio:
@@ -99,6 +107,8 @@ def _read_pyav(p: Path) -> tuple[np.ndarray, int]:
 
 def save_wav(path: str | Path, x: np.ndarray, sample_rate: int = SAMPLE_RATE) -> None:
     """Write float (S,) or (S, C) audio as 16-bit PCM WAV."""
+    import soundfile as sf
+
     sf.write(str(path), to_int16(x), sample_rate, subtype="PCM_16")
 
 
@@ -210,6 +220,8 @@ class StreamResampler:
 
     def push(self, x: np.ndarray, rate_in: int) -> np.ndarray:
         """Mono float32 (S,) at ``rate_in`` -> mono float32 at ``rate_out`` (length varies by call)."""
+        import av
+
         _check_rate(rate_in, "input sample rate")
         x = np.ascontiguousarray(x, dtype=np.float32)
         if rate_in == self.rate_out:
