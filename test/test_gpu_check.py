@@ -132,3 +132,18 @@ def test_batched_streams_match_each_stream_alone():
             err = (together.carry[b] - alone[b].carry[0]).abs().max().item()
             assert err < 1e-4 * together.carry.abs().max().item(), (step, b, err)
     assert np.abs(both[0].astype(int) - both[1].astype(int)).mean() > 5         # the sessions differ
+
+
+def test_check_imports_without_what_the_gpu_machine_lacks():
+    """The lent GPU machine has no PyAV, soundfile, sounddevice, ROS or silero-vad, and its 64 MiB
+    carry holds only the face mesh's wheels (docs/ENGINE.md, "GPU check"): the check's modules must
+    import without them."""
+    lacking = ["av", "soundfile", "sounddevice", "rclpy", "silero_vad", "pygame", "rosbags"]
+    code = ("import sys\n"
+            f"for name in {lacking!r}:\n"
+            "    sys.modules[name] = None      # makes `import name` raise ImportError\n"
+            "import avatar.model_runtime.engine.gpu_check, avatar.model_runtime.engine.gpu_bench\n"
+            "import avatar.model_runtime.engine.streaming, avatar.model_runtime.engine.export\n"
+            "import avatar.model_runtime.renderers.diffusion, avatar.model_runtime.engine.multi_stream\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
