@@ -1,4 +1,5 @@
-"""The vad_state logic applied to whole recordings: offline segments and a simulated live run.
+"""The vad_state logic: its live decision (``LiveStates``, which the node runs) and the same
+logic over whole recordings: offline segments and a simulated live run (``live_track``).
 
 Both feed the audio through ``ChannelVad`` in 20 ms chunks, exactly as the node
 receives it from the audio topics, so offline results and live behaviour come
@@ -9,7 +10,7 @@ from bisect import bisect_left, bisect_right
 import numpy as np
 
 from avatar.core.audio_io import CHUNK_SAMPLES, SAMPLE_RATE, iter_chunks
-from avatar.core.state_machine import Segment, State, StateTracker, state_segments
+from avatar.core.state_machine import Segment, State, StateSample, StateTracker, state_segments
 from avatar.core.timebase import FRAME_S
 from avatar.core.vad import ChannelVad, SileroModel, VadConfig, WindowDecision, speech_intervals
 
@@ -41,6 +42,37 @@ def recording_states(speech: np.ndarray, user: np.ndarray | None, cfg: VadConfig
     return state_segments(intervals[0], intervals[1], duration, barge_in)
 
 
+class LiveStates:
+    """The live state decision, written once for vad_state and ``live_track``.
+
+    Chunks of the two channels (0: the avatar's speech, 1: the user) go through their own
+    ``ChannelVad`` into one ``StateTracker``; ``decide`` gives the state at a wall time and
+    the (stamp, state) messages to publish for it.
+    """
+
+    def __init__(self, cfg: VadConfig, stale_s: float = 0.5, barge_in: str = "speaking", lag_s: float = 0.0,
+                 models: tuple[SileroModel | None, SileroModel | None] = (None, None)):
+        self.vads = tuple(ChannelVad(cfg, m) for m in models)
+        self.tracker = StateTracker(cfg, stale_s=stale_s, barge_in=barge_in, lag_s=lag_s)
+        self.last: State | None = None
+
+    def push(self, channel: int, mono: np.ndarray, rate: int, stamp: float, now: float) -> None:
+        """One chunk (S,) float32 of ``channel`` from audio time ``stamp``, received at wall time ``now``."""
+        timeline = self.tracker.speech if channel == 0 else self.tracker.user
+        timeline.add(self.vads[channel].push(mono, rate, stamp))
+        self.tracker.arrived(now)
+
+    def decide(self, now: float, always: bool = False) -> tuple[StateSample, bool, list[tuple[float, State]]]:
+        """(the state at wall time ``now``, whether it changed, the (stamp, state) messages to
+        publish: on a change, or every time with ``always``)."""
+        sample = self.tracker.evaluate(now)
+        changed = sample.state != self.last
+        messages = self.tracker.stamped(sample, changed, now) if changed or always else []
+        self.last = sample.state
+        self.tracker.prune(now - self.tracker.lag_s)
+        return sample, changed, messages
+
+
 def live_track(speech: np.ndarray, user: np.ndarray, cfg: VadConfig, barge_in: str = "speaking",
                stale_s: float = 0.5, lag_s: float = 0.0,
                chunk: int = CHUNK_SAMPLES) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -51,25 +83,19 @@ def live_track(speech: np.ndarray, user: np.ndarray, cfg: VadConfig, barge_in: s
     arrived, and the state is published with ``StateTracker.stamped``'s stamps
     (about the wall time minus ``lag_s``; at a live change, where it really began).
     """
-    tracker = StateTracker(cfg, stale_s=stale_s, barge_in=barge_in, lag_s=lag_s)
-    vads = ChannelVad(cfg), ChannelVad(cfg)
+    live = LiveStates(cfg, stale_s, barge_in, lag_s)
     n = max(len(speech), len(user))
     pieces = [iter_chunks(np.pad(w, (0, n - len(w))), chunk) for w in (speech, user)]
     times, stamps, states = [], [], []
-    last = None
     for k, (s, u) in enumerate(zip(*pieces)):
-        stamp = k * chunk / SAMPLE_RATE
-        tracker.speech.add(vads[0].push(s, SAMPLE_RATE, stamp))
-        tracker.user.add(vads[1].push(u, SAMPLE_RATE, stamp))
-        t = stamp + chunk / SAMPLE_RATE
-        tracker.arrived(t)
-        sample = tracker.evaluate(t)
-        for stamp, state in tracker.stamped(sample, sample.state != last, t):
+        start = k * chunk / SAMPLE_RATE
+        t = start + chunk / SAMPLE_RATE
+        live.push(0, s, SAMPLE_RATE, start, t)
+        live.push(1, u, SAMPLE_RATE, start, t)
+        for stamp, state in live.decide(t, always=True)[2]:
             times.append(t)
             stamps.append(stamp)
             states.append(int(state))
-        last = sample.state
-        tracker.prune(t - lag_s)
     return np.array(times), np.array(stamps), np.array(states, np.int64)
 
 

@@ -12,8 +12,9 @@ import time
 
 from rcl_interfaces.msg import SetParametersResult
 
-from avatar.core.state_machine import BARGE_IN_RULES, StampAligner, State, StateTracker
-from avatar.core.vad import ChannelVad, SileroModel, VadConfig
+from avatar.core.state_machine import BARGE_IN_RULES, StampAligner
+from avatar.core.states import LiveStates
+from avatar.core.vad import SileroModel, VadConfig
 from avatar.msg import AudioChunk, AvatarState
 from avatar.nodes.audio_msg import msg_to_mono, to_stamp
 from avatar.nodes.toolkit import AUDIO_RELIABILITY, MAX_CHUNK, QOS, AvatarNode, Param, run_node
@@ -45,7 +46,6 @@ class VadState(AvatarNode):
         self._models = (SileroModel(), SileroModel())
         self._build()
         self._pub = self.create_publisher(AvatarState, "/avatar/state", QOS.state)
-        self._last: State | None = None
         self._last_tick = time.monotonic()
         # All callbacks share the node's default (mutually exclusive) group: no locking needed.
         self.subscribe(AudioChunk, "/avatar/speech/audio", lambda m: self._on_audio(0, m), self.audio_qos())
@@ -55,10 +55,9 @@ class VadState(AvatarNode):
 
     def _build(self) -> None:
         cfg = VadConfig(**{k: self.param(k) for k in _VAD_PARAMS})
-        self._vads = tuple(ChannelVad(cfg, m) for m in self._models)
         self._clocks = (StampAligner(max_gap_s=cfg.max_gap_s), StampAligner(max_gap_s=cfg.max_gap_s))
-        self._tracker = StateTracker(cfg, stale_s=self.param("stale_s"), barge_in=self.param("barge_in"),
-                                     lag_s=self.param("lag_s"))
+        self._live = LiveStates(cfg, stale_s=self.param("stale_s"), barge_in=self.param("barge_in"),
+                                lag_s=self.param("lag_s"), models=self._models)
 
     def _check_thresholds(self, params) -> SetParametersResult:
         new = {p.name: p.value for p in params}
@@ -92,12 +91,9 @@ class VadState(AvatarNode):
                 f"{'speech' if channel == 0 else 'user'} audio stamps are {-self._clocks[channel].offset:+.2f} s "
                 "off this node's clock; using arrival time", throttle_duration_sec=10.0)
         t0 = time.perf_counter()
-        decisions = self._vads[channel].push(mono, rate, stamp)
+        self._live.push(channel, mono, rate, stamp, now)
         self.diag.sample("vad_ms", (time.perf_counter() - t0) * 1e3)
         self.diag.sample("audio_age_ms", (now - stamp - duration) * 1e3)
-        timeline = self._tracker.speech if channel == 0 else self._tracker.user
-        timeline.add(decisions)
-        self._tracker.arrived(now)
         self.diag.tick("speech_chunks" if channel == 0 else "user_chunks")
         self._evaluate()
 
@@ -111,20 +107,16 @@ class VadState(AvatarNode):
         self._evaluate()
 
     def _evaluate(self) -> None:
-        now = self._now()
-        sample = self._tracker.evaluate(now)
-        self._tracker.prune(now - self._tracker.lag_s)
-        if sample.state != self._last:
-            self._publish(sample, now)
+        self._publish(*self._live.decide(self._now()))
 
     def _publish_periodic(self) -> None:
-        now = self._now()
-        self._publish(self._tracker.evaluate(now), now)
+        self._publish(*self._live.decide(self._now(), always=True))
 
-    def _publish(self, sample, now: float) -> None:
-        changed = sample.state != self._last
+    def _publish(self, sample, changed: bool, messages) -> None:
+        if not messages:
+            return
         # Stamped with the audio time described; a change, where it really began.
-        for stamp, state in self._tracker.stamped(sample, changed, now):
+        for stamp, state in messages:
             msg = AvatarState(state=int(state), confidence=float(sample.confidence),
                               speech_prob=float(sample.speech_prob), user_prob=float(sample.user_prob))
             msg.header.stamp = to_stamp(stamp)
@@ -132,7 +124,6 @@ class VadState(AvatarNode):
         if changed:
             self.diag.count("transitions")
             self.diag.set("state", sample.state.label)
-        self._last = sample.state
         self.diag.tick("state_msgs")
 
 
