@@ -12,6 +12,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--teacher", required=True, help="teacher checkpoint (avatar train denoiser)")
     parser.add_argument("--mouth-weight", type=float, default=30.0,
                         help="extra loss weight on the mouth region, as in train denoiser (0: uniform)")
+    parser.add_argument("--smooth", type=float, default=0.0,
+                        help="motion: weight of the student's curvature error against the ground truth")
 
 
 def run(args) -> int:
@@ -19,7 +21,9 @@ def run(args) -> int:
         raise InputError(f"teacher checkpoint not found: {args.teacher}")
     if args.what == "motion":
         from avatar.model_runtime.motion.distill import distill_motion
-        result = distill_motion(args.corpus, args.teacher, loop_config(args, 64, 2e-4))
+        if args.smooth < 0:
+            raise InputError("--smooth must be >= 0")
+        result = distill_motion(args.corpus, args.teacher, loop_config(args, 64, 2e-4), smooth=args.smooth)
         print(" ".join(f"{k}={v:.4f}" for k, v in result.items()))
         return 0
     if args.mouth_weight < 0:

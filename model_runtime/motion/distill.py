@@ -46,18 +46,31 @@ def context(denoiser: MotionDenoiser, b: MotionBatch):
     return denoiser.net.context(b.tokens, b.state, b.expr, b.hist, b.hist_valid)
 
 
+def curvature_error(out, y):
+    """Mean squared error of the second temporal difference of a clean estimate (B,T,dim)
+    against the ground truth's; 0 for clips shorter than 3 frames."""
+    if out.shape[1] < 3:
+        return out.new_zeros(())
+    d2 = lambda z: z[:, 2:] - 2 * z[:, 1:-1] + z[:, :-2]                    # noqa: E731
+    return ((d2(out.float()) - d2(y)) ** 2).mean()
+
+
 def consistency_loss(student: MotionDenoiser, teacher: MotionDenoiser, target: MotionDenoiser,
-                     b: MotionBatch, grid, n, generator=None):
-    """Algorithm 2's loss for a batch at grid indices n (B,) (n + 1 < len(grid))."""
+                     b: MotionBatch, grid, n, generator=None, smooth: float = 0.0):
+    """Algorithm 2's loss for a batch at grid indices n (B,) (n + 1 < len(grid)), plus
+    ``smooth`` x the curvature error of the student's estimate against the ground truth: the
+    causal teacher's samples jitter frame to frame (docs/MODEL.md), and this pulls the
+    student's high frequencies toward the data's instead of the teacher's."""
     s_n, s_next = grid[n], grid[n + 1]
     x_n = b.target + s_n.view(-1, 1, 1) * torch.randn(b.target.shape, generator=generator)
     with torch.no_grad():
         x_hat = teacher_heun(teacher, x_n, s_n, s_next, context(teacher, b))
         want = target(x_hat, s_next, context(target, b))
-    return pseudo_huber(student(x_n, s_n, context(student, b)), want, student.sigma_data)
+    out = student(x_n, s_n, context(student, b))
+    return pseudo_huber(out, want, student.sigma_data) + smooth * curvature_error(out, b.target)
 
 
-def distill_motion(corpus: str, teacher_path: str, loop: LoopConfig) -> dict:
+def distill_motion(corpus: str, teacher_path: str, loop: LoopConfig, smooth: float = 0.0) -> dict:
     torch.manual_seed(loop.seed)
     torch.set_num_threads(loop.threads)
     run = Run(loop)
@@ -77,7 +90,8 @@ def distill_motion(corpus: str, teacher_path: str, loop: LoopConfig) -> dict:
     data = load_arrays(corpus, "train", audio)
     grid = karras_sigmas(GRID, teacher_net.cfg.edm)[:-1]                  # (N,) s_0 = sigma_max
     cfg = student_net.cfg
-    run.log(f"distill motion from {teacher_path}: grid {GRID}, target EMA {TARGET_EMA}, schedules {STUDENT_SIGMAS}")
+    run.log(f"distill motion from {teacher_path}: grid {GRID}, target EMA {TARGET_EMA}, smooth {smooth}, "
+            f"schedules {STUDENT_SIGMAS}")
     rng = np.random.default_rng([loop.seed, run.step])
     gen = torch.Generator().manual_seed(loop.seed * 100003 + run.step)
 
@@ -93,7 +107,7 @@ def distill_motion(corpus: str, teacher_path: str, loop: LoopConfig) -> dict:
             b = sample_batch(data, net_stats(teacher_net), loop.batch, frames, cfg.motion_frames, rng,
                              cfg.history_noise)
             n = torch.from_numpy(rng.integers(0, GRID - 1, loop.batch))
-            loss = consistency_loss(student, teacher, MotionDenoiser(target.module), b, grid, n, gen)
+            loss = consistency_loss(student, teacher, MotionDenoiser(target.module), b, grid, n, gen, smooth)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             grad = torch.nn.utils.clip_grad_norm_(student_net.parameters(), 1.0)

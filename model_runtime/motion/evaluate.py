@@ -143,15 +143,30 @@ def flatten(report: dict, prefix: str = "") -> dict:
     return out
 
 
-GAP_KEYS = ("jaw.r_lag0", "rounding.r_lag0", "still_ratio.listening", "still_ratio.idle",
-            "blinks_per_min.idle", "blinks_per_min.listening", "blinks_per_min.speaking",
-            "nods_per_min.listening", "drift_10min.worst_mean_rel", "drift_10min.worst_std_rel")
+HIGHER_BETTER = ("jaw.r_lag0", "rounding.r_lag0")
+LOWER_BETTER = ("still_ratio.listening", "still_ratio.idle", "drift_10min.worst_mean_rel",
+                "drift_10min.worst_std_rel")
+RATES = ("blinks_per_min.idle", "blinks_per_min.listening", "blinks_per_min.speaking",
+         "nods_per_min.listening")
 
 
-def relative_gaps(student: dict, teacher: dict) -> dict:
-    """|student - teacher| / |teacher| per metric the student must be within 10 % on."""
-    s, t = flatten(student), flatten(teacher)
-    return {k: abs(s[k] - t[k]) / max(abs(t[k]), 1e-9) for k in GAP_KEYS if k in s and k in t}
+def relative_gaps(student: dict, teacher: dict, truth: dict | None = None) -> dict:
+    """How much worse than the teacher the student is, relative to the teacher's value, per metric
+    (0 where it is as good or better): lower r; higher stillness ratio or drift; a rate further
+    from the ground truth's (or, without ``truth``, any rate difference)."""
+    s, t, g = flatten(student), flatten(teacher), flatten(truth or {})
+    gaps = {}
+    for k in HIGHER_BETTER + LOWER_BETTER + RATES:
+        if k not in s or k not in t:
+            continue
+        if k in HIGHER_BETTER:
+            worse = t[k] - s[k]
+        elif k in LOWER_BETTER:
+            worse = s[k] - t[k]
+        else:
+            worse = abs(s[k] - g[k]) - abs(t[k] - g[k]) if k in g else abs(s[k] - t[k])
+        gaps[k] = max(0.0, worse) / max(abs(t[k]), 1e-9)
+    return gaps
 
 
 def evaluate_motion(checkpoints: dict, corpus: str, steps: tuple[int, ...], split: str = "test",
@@ -175,8 +190,8 @@ def evaluate_motion(checkpoints: dict, corpus: str, steps: tuple[int, ...], spli
                 log(f"{key}: {format_row(report['models'][key])}")
     teacher_ref = next((v for k, v in report["models"].items() if k.endswith(f"@{TEACHER_STEPS}")), None)
     if teacher_ref is not None:
-        report["gap_vs_teacher"] = {k: relative_gaps(v, teacher_ref) for k, v in report["models"].items()
-                                    if not k.endswith(f"@{TEACHER_STEPS}")}
+        report["gap_vs_teacher"] = {k: relative_gaps(v, teacher_ref, report["ground_truth"])
+                                    for k, v in report["models"].items() if not k.endswith(f"@{TEACHER_STEPS}")}
     return report
 
 

@@ -3,7 +3,8 @@
 A consistency model jumps from sigma_max to a clean estimate, then re-noises to the next sigma of
 its schedule. Which intermediate sigmas work best is an empirical question (Song et al. 2023 pick
 them by FID with a greedy search); here the criterion is the evaluation itself: the summed
-relative gap to the teacher (Heun, 16 steps) on the metrics the student must match.
+relative amount by which it is worse than the teacher (Heun, 16 steps) on the metrics the student
+must match (evaluate.relative_gaps).
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import copy
 import math
 
 from .data import MotionArrays
-from .evaluate import TEACHER_STEPS, evaluate_generator, relative_gaps
+from .evaluate import TEACHER_STEPS, evaluate_generator, ground_truth_rates, relative_gaps
 from .generator import MotionGenerator
 
 CANDIDATES = {
@@ -31,8 +32,8 @@ def subset(data: MotionArrays, clips: int) -> MotionArrays:
                         data.tokens[:end], data.starts[:clips + 1], data.clip_ids[:clips])
 
 
-def gap_score(report: dict, teacher: dict) -> float:
-    gaps = relative_gaps(report, teacher)
+def gap_score(report: dict, teacher: dict, truth: dict | None = None) -> float:
+    gaps = relative_gaps(report, teacher, truth)
     return float(sum(gaps[k] for k in SELECT_GAPS if k in gaps and math.isfinite(gaps[k])))
 
 
@@ -40,6 +41,7 @@ def choose_schedules(student: MotionGenerator, teacher: MotionGenerator, data: M
                      log=print) -> tuple[dict, dict]:
     """-> (schedules {"1","2","4"}, {steps: [(score, sigmas), ...]}) on ``data`` (a few val clips)."""
     ref = evaluate_generator(teacher, data, TEACHER_STEPS, drift=False)
+    truth = ground_truth_rates(data)
     chosen, tried = dict(student.cfg.student_sigmas), {}
     for steps, candidates in CANDIDATES.items():
         scores = []
@@ -47,7 +49,8 @@ def choose_schedules(student: MotionGenerator, teacher: MotionGenerator, data: M
             trial = copy.copy(student)
             trial.cfg = copy.deepcopy(student.cfg)
             trial.cfg.student_sigmas = {**chosen, steps: sigmas}
-            scores.append((gap_score(evaluate_generator(trial, data, int(steps), drift=False), ref), sigmas))
+            report = evaluate_generator(trial, data, int(steps), drift=False)
+            scores.append((gap_score(report, ref, truth), sigmas))
             if log:
                 log(f"schedule {steps} steps {sigmas}: summed gap {scores[-1][0]:.3f}")
         chosen[steps] = min(scores, key=lambda s: s[0])[1]
