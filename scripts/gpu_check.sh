@@ -161,6 +161,6 @@ timeout --kill-after=10 "$left" "$python_bin" -m avatar.model_runtime.engine.gpu
   --budget-s "$budget" --install-json "$out/install.json" "$@"
 rc=$?
 set -e
-[ $rc -eq 124 ] && say "time limit reached: partial results in $out/gpu_check.json"
+if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then say "time limit reached: partial results in $out/gpu_check.json"; fi
 say "done (exit $rc): $out/gpu_check.json, $out/gpu_check.md"
 exit $rc
