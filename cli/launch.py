@@ -7,10 +7,10 @@ from avatar.core.audio_sources import check_input_device, probe_audio
 from avatar.core.errors import InputError
 from avatar.core.graph import (DEFAULT_DISPLAY, DISPLAY_MODES, IMAGE_TOPIC, MAX_RESPAWNS, RESPAWN_DELAY_S,
                                GraphOptions, check_namespace, load_config, namespaced, plan_graph)
-from avatar.core.launcher import GraphRunner
 from avatar.core.output_file import check_writable
 from avatar.core.paths import default_config
 from avatar.model_runtime.renderers import RENDERER_NAMES
+from avatar.nodes.launching import GraphRunner
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

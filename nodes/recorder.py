@@ -13,10 +13,11 @@ from avatar.core.audio_io import StreamResampler
 from avatar.core.errors import AvatarError
 from avatar.core.media import rgb_from_image
 from avatar.core.output_file import OVERWRITE_DEFAULT, check_writable
-from avatar.core.recording import McapBag, StampedMp4Recorder, TimelineConfig, typestore_with_msgs
+from avatar.core.recording import StampedMp4Recorder, TimelineConfig
 from avatar.core.timebase import FPS, SAMPLE_RATE
 from avatar.msg import AudioChunk, AvatarState
 from avatar.nodes.audio_msg import from_stamp, msg_to_mono
+from avatar.nodes.bag import McapBag, typestore_with_msgs
 from avatar.nodes.toolkit import AUDIO_RELIABILITY, MAX_CHUNK, QOS, AvatarNode, Param, run_node
 
 

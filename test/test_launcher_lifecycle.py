@@ -1,4 +1,4 @@
-"""`avatar launch`'s lifecycle bring-up (core/launcher.py + nodes/lifecycle_manager.py) on a real
+"""`avatar launch`'s lifecycle bring-up (nodes/launching.py + nodes/lifecycle_manager.py) on a real
 managed node: face_display is driven to active through its lifecycle_msgs services, and a
 configure that fails (its port is taken) stops the start-up with the node's own reason."""
 import socket
@@ -9,7 +9,7 @@ from av_fixtures import free_port
 from ros_helpers import LifecycleClient, make_executor
 
 from avatar.core.graph import NodeSpec
-from avatar.core.launcher import GraphRunner, StartupError
+from avatar.nodes.launching import GraphRunner, StartupError
 
 pytestmark = pytest.mark.ros
 CONFIG = Path(__file__).resolve().parents[1] / "config" / "avatar.yaml"

@@ -6,7 +6,8 @@ from rosbags.highlevel import AnyReader
 
 from avatar.core.errors import InputError
 from avatar.core.media import Mp4Writer, rgb_from_image
-from avatar.core.recording import McapBag, StampedMp4Recorder, typestore_with_msgs
+from avatar.core.recording import StampedMp4Recorder
+from avatar.nodes.bag import McapBag, typestore_with_msgs
 
 FRAME_S = 1 / FPS
 

@@ -8,7 +8,7 @@ from av_fixtures import (FPS, RATE, Source, click_track, decode_index, decode_mp
                          start_node, stop_node, synthetic_frame)
 from rosbags.highlevel import AnyReader
 
-from avatar.core.recording import typestore_with_msgs
+from avatar.nodes.bag import typestore_with_msgs
 
 pytestmark = pytest.mark.ros
 FRAME_S = 1 / FPS

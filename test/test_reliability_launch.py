@@ -20,7 +20,7 @@ from ros_helpers import make_executor
 from avatar.core.errors import InputError
 from avatar.core.graph import (MAX_RESPAWNS, RESPAWN_DELAY_S, GraphOptions, NodeSpec, check_namespace,
                                namespace_remaps, node_parameters, plan_graph)
-from avatar.core.launcher import GraphRunner, StartupError, node_command
+from avatar.nodes.launching import GraphRunner, StartupError, node_command
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "config" / "avatar.yaml"

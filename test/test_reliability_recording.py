@@ -138,7 +138,7 @@ def test_restarted_recorder_continues_in_a_new_file(ros, tmp_path):
     import threading
 
     from avatar.core.graph import NodeSpec
-    from avatar.core.launcher import GraphRunner
+    from avatar.nodes.launching import GraphRunner
     out = tmp_path / "take.mp4"
     lines: list[str] = []
     runner = GraphRunner([NodeSpec("recorder", "recorder", {"path": str(out)})], REPO / "config" / "avatar.yaml",

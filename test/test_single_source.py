@@ -84,3 +84,21 @@ def test_display_and_clip_defaults():
     assert GraphOptions(config=ROOT).display == DEFAULT_DISPLAY
     assert {p.name: p.default for p in node_class("frame_generator").PARAMS}["clip"] == LIVE_CLIP
     assert RenderJob(image=None, speech=None).clip == PlannerConfig.clip > LIVE_CLIP
+
+
+def _ros_imports(path: Path) -> list[str]:
+    modules = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            modules += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            modules.append(node.module or "")
+    return [m for m in modules if m.split(".")[0] in ("rclpy", "rosbags", "launch", "launch_ros")
+            or m.split(".")[0].endswith("_msgs") or m.split(".")[:2] in (["avatar", "msg"], ["avatar", "nodes"])]
+
+
+def test_core_imports_no_ros():
+    """core/ is the ROS-free logic; ROS glue (launching, bags, messages) lives in nodes/."""
+    assert _ros_imports(ROOT / "nodes" / "bag.py") == ["rosbags.rosbag2", "rosbags.typesys"]   # the check sees them
+    found = {p.name: _ros_imports(p) for p in sorted((ROOT / "core").rglob("*.py")) if _ros_imports(p)}
+    assert not found, found

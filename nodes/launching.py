@@ -3,7 +3,9 @@
 ``launch``/``launch_ros`` are not installable from PyPI, so pip users get this
 small supervisor instead. Each node is a separate process started as ``ros2 run``
 would (same module, remapped node name, namespace), with its parameters (the
-YAML's section plus the command-line overrides) in a file of its own.
+YAML's section plus the command-line overrides) in a ros__parameters file of its own.
+It lives beside the nodes, not in core/, because it is ROS glue (--ros-args, parameter
+files, lifecycle bring-up).
 
 Supervision, like launch's ``respawn``: a node that dies after start-up is
 restarted after a delay that doubles each time (up to a cap), with an ERROR line
