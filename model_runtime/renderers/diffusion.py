@@ -1,4 +1,4 @@
-"""The latent diffusion model (LLIA, SPEC §5) behind the renderer protocol.
+"""The latent diffusion model (LLIA, docs/MODEL.md) behind the renderer protocol.
 
 An adapter, not a patch: AvatarModel keeps its own facade (backends swap its
 per-step networks), and this class maps the engine's stages onto it. It draws
