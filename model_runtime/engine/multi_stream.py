@@ -18,11 +18,11 @@ import time
 import numpy as np
 import torch
 
+from avatar.core.state_machine import State
 from avatar.model_runtime.conditioning import Cond, Reference
 from avatar.model_runtime.engine.timeline import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME
 from avatar.model_runtime.samplers import sample_consistency
 
-SPEAKING = 2
 REANCHOR = 0.05          # as the diffusion renderer pulls its carried latents
 
 
@@ -39,7 +39,7 @@ class BatchedStreams:
         self.decode_ref = Reference(latent=latent, image=torch.cat([r.image for r in per_frame]),
                                     maps=[torch.cat(m) for m in zip(*(r.maps for r in per_frame))])
         dev = model.device
-        self.states = torch.full((self.b, clip), SPEAKING, dtype=torch.long, device=dev)
+        self.states = torch.full((self.b, clip), int(State.SPEAKING), dtype=torch.long, device=dev)
         self.expression = torch.zeros(self.b, clip, model.config.denoiser.expr_dim, device=dev)
         self.generator = torch.Generator(device=dev).manual_seed(seed)
         self.carry: torch.Tensor | None = None                                             # (B, K, C, h, w)
