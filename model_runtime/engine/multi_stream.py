@@ -36,8 +36,10 @@ class BatchedStreams:
         self.ref = Reference(latent=latent)
         # The decoder reads each session's reference image and maps once per frame: B·n rows.
         per_frame = [r for r in refs for _ in range(clip)]
-        self.decode_ref = Reference(latent=latent, image=torch.cat([r.image for r in per_frame]),
-                                    maps=[torch.cat(m) for m in zip(*(r.maps for r in per_frame))])
+        cl = torch.channels_last                                                          # as prepare_reference
+        image = torch.cat([r.image for r in per_frame]).contiguous(memory_format=cl)      # (B·n, 3, S, S)
+        maps = [torch.cat(m).contiguous(memory_format=cl) for m in zip(*(r.maps for r in per_frame))]
+        self.decode_ref = Reference(latent=latent, image=image, maps=maps)
         dev = model.device
         self.states = torch.full((self.b, clip), int(State.SPEAKING), dtype=torch.long, device=dev)
         self.expression = torch.zeros(self.b, clip, model.config.denoiser.expr_dim, device=dev)
