@@ -76,3 +76,30 @@ def test_shutdown_stops_a_busy_pipeline_promptly():
     with pytest.raises(PipelineError):
         while True:
             p.get(timeout=2)
+
+
+def test_map_feeds_from_the_callers_thread_without_waiting_on_itself():
+    # depth 1, three stages: far more items than the chain holds; a submit that waited on results
+    # only this thread reads would hang here (the timeout below would fail the test instead).
+    p = Pipeline([("a", lambda x: x + 1), ("b", lambda x: x * 10), ("c", lambda x: x - 1)], depth=1)
+    out = []
+    worker = threading.Thread(target=lambda: out.extend(p.map(range(100))), daemon=True)
+    worker.start()
+    worker.join(timeout=30)
+    assert not worker.is_alive()
+    assert out == [(i + 1) * 10 - 1 for i in range(100)]
+    assert p.capacity == 7
+
+
+def test_map_raises_a_stage_failure():
+    def explode(x):
+        if x == 5:
+            raise ValueError("boom")
+        return x
+
+    p = Pipeline([("boom", explode)], depth=1)
+    got = []
+    with pytest.raises(PipelineError, match="boom"):
+        for x in p.map(range(50)):
+            got.append(x)
+    assert got == list(range(5))

@@ -14,6 +14,7 @@ from avatar.core import face_motion as fm
 from avatar.core import motion_track
 from avatar.model_runtime.engine.motion_source import ExplicitMotion
 from avatar.model_runtime.engine.render import offline_engine, render_frames
+from avatar.model_runtime.engine.timeline import FrameInputs
 from avatar.model_runtime.renderers import load_renderer
 from portrait_cases import full_body
 
@@ -43,10 +44,10 @@ def warp():
 def test_frames_keep_the_portrait_and_its_outside_pixels(warp, image):
     n = 20
     track = talking_track(n)
-    engine = offline_engine(warp, ExplicitMotion(), image, np.zeros(n * 640, np.float32), n,
-                            np.full(n, 2), None, steps=2, seed=0, clip=8, max_side=1024, motion_track=track)
+    engine = offline_engine(warp, ExplicitMotion(), image, steps=2, seed=0, clip=8, max_side=1024)
     face = engine.prepare_face(image)
-    frames = render_frames(engine)                                             # (n, H, W, 3)
+    inputs = FrameInputs.of(np.zeros(0, np.float32), n, np.full(n, 2), motion=track)      # silence, speaking
+    frames = render_frames(engine, inputs)                                     # (n, H, W, 3)
     portrait = face.portrait.image
     assert frames.shape == (n, *portrait.shape)
     h, w = portrait.shape[:2]

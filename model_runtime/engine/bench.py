@@ -15,9 +15,10 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from avatar.core.state_machine import State
 from avatar.model_runtime.engine.planner import LIVE_CLIP, ClipPlan, PlannerConfig
 from avatar.model_runtime.engine.streaming import EngineConfig, StreamingEngine
-from avatar.model_runtime.engine.timeline import FPS, SAMPLES_PER_FRAME, SAMPLE_RATE
+from avatar.model_runtime.engine.timeline import FPS, SAMPLES_PER_FRAME, SAMPLE_RATE, FrameInputs
 
 
 @dataclass(frozen=True)
@@ -72,12 +73,12 @@ def flops_per_frame(renderer, motion, image, cfg: "BenchConfig") -> float:
     """Torch FLOPs of one clip through every stage (motion features and generation, the renderer's
     features, denoise and decode) per frame; ops outside torch (OpenCV warps, ONNX Runtime) count 0."""
     eng = _engine(renderer, motion, image, cfg, live=False, clip=cfg.clip)
-    eng.write_audio(np.zeros((cfg.clip + 8) * SAMPLES_PER_FRAME, np.float32), 0)
-    eng.close_audio()
+    n = cfg.clip + 8
+    inputs = FrameInputs.of(np.zeros(n * SAMPLES_PER_FRAME, np.float32), n, np.full(n, State.IDLE))
     counter = FlopCounterMode(display=False)
     plan = ClipPlan(start=0, n=cfg.clip, steps=cfg.steps)
     with counter, torch.no_grad():
-        job = eng._make_job(0, plan)
+        job = eng._make_job(0, plan, inputs)
         eng._decode(eng._denoise(eng._features(job)))
     return counter.get_total_flops() / cfg.clip
 

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
+from avatar.core.state_machine import State
 from avatar.model_runtime.engine.planner import PlannerConfig
-from avatar.model_runtime.engine.streaming import EngineConfig, StreamingEngine
-from avatar.model_runtime.engine.timeline import FPS, SAMPLE_RATE
+from avatar.model_runtime.engine.render import offline_engine
+from avatar.model_runtime.engine.timeline import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME, FrameInputs
 
 
 @dataclass(frozen=True)
@@ -38,31 +39,24 @@ def speech_track(utterance: np.ndarray, seconds: float, gap_s: float = 2.0) -> n
     return np.tile(unit, reps)[:int(seconds * SAMPLE_RATE)]
 
 
-def long_run(renderer, motion, image: np.ndarray, utterance: np.ndarray, cfg: LongRunConfig, states=None,
-             framing: str = "face") -> dict:
+def long_run(renderer, motion, image: np.ndarray, utterance: np.ndarray, cfg: LongRunConfig,
+             states: np.ndarray | None = None, framing: str = "face") -> dict:
+    """``states`` (T,) per frame of the track, or None: idle throughout."""
     wave = speech_track(utterance, cfg.seconds)
-    n = len(wave) // (SAMPLE_RATE // FPS)
+    n = len(wave) // SAMPLES_PER_FRAME
+    total = -(-len(wave) // SAMPLES_PER_FRAME)          # the last, partial frame is rendered too
     window = int(cfg.window_s * FPS)
-    engine = StreamingEngine(renderer, motion, image, EngineConfig(
-        planner=PlannerConfig(steps=cfg.steps, min_steps=1, clip=cfg.clip), seed=cfg.seed, framing=framing))
-    engine.write_audio(wave, 0)
-    if states is not None:
-        for f in np.flatnonzero(np.diff(states[:n], prepend=-1)):
-            engine.set_state(int(f), int(states[f]))
-    engine.close_audio()
+    engine = offline_engine(renderer, motion, image, cfg.steps, cfg.seed, cfg.clip, framing=framing)
+    states = np.full(total, State.IDLE, np.int64) if states is None else states[:total]
     first, last, memory = [], [], []
     t0 = time.perf_counter()
-    engine.start()
-    try:
-        for frame in engine.frames():
-            if frame.index < window:
-                first.append(frame.rgb)
-            elif frame.index >= n - window:
-                last.append(frame.rgb)
-            if frame.index % (10 * FPS) == 0:
-                memory.append((frame.index / FPS, rss_mb()))
-    finally:
-        engine.stop()
+    for frame in engine.render(FrameInputs.of(wave, total, states)):
+        if frame.index < window:
+            first.append(frame.rgb)
+        elif frame.index >= n - window:
+            last.append(frame.rgb)
+        if frame.index % (10 * FPS) == 0:
+            memory.append((frame.index / FPS, rss_mb()))
     elapsed = time.perf_counter() - t0
     mem = np.array(memory)
     # The slope between the two kept windows, where the kept frames do not grow: a leak shows here.

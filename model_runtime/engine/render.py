@@ -1,8 +1,9 @@
 """Offline rendering: the streaming engine fed with a whole recording, written to MP4.
 
-The same engine as the live node (no second pipeline): all audio is written up
-front and the input is closed, so clips are planned as soon as the stages have
-room, and the output depends only on the inputs and the seed.
+The same engine and stages as the live node (no second pipeline), through its
+offline entry point ``StreamingEngine.render``: per-frame arrays (FrameInputs)
+go straight into clips, planned as soon as the stages have room, and the output
+depends only on the inputs and the seed.
 """
 import time
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from avatar.core.states import frames_from_segments, recording_states
 from avatar.core.vad import VadConfig
 from avatar.model_runtime.engine.planner import PlannerConfig
 from avatar.model_runtime.engine.streaming import EngineConfig, StreamingEngine
-from avatar.model_runtime.engine.timeline import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME
+from avatar.model_runtime.engine.timeline import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME, FrameInputs
 
 
 @dataclass(frozen=True)
@@ -56,72 +57,56 @@ def frame_states(job: RenderJob, n_frames: int) -> np.ndarray:
     return frames_from_segments(segments, n_frames)
 
 
-def offline_engine(renderer, motion, image: np.ndarray, speech: np.ndarray, n_frames: int, states: np.ndarray,
-                   expressions: np.ndarray | None, steps: int, seed: int, clip: int, max_side: int = 1024,
-                   motion_track: np.ndarray | None = None, framing: str = "face",
+def offline_engine(renderer, motion, image: np.ndarray, steps: int = PlannerConfig.steps, seed: int = 0,
+                   clip: int = PlannerConfig.clip, max_side: int = 1024, framing: str = "face",
                    portraits=None) -> StreamingEngine:
-    """An engine with everything known up front: audio for ``n_frames`` (padded with silence),
-    per-frame states (n_frames,) and, optionally, per-frame expression vectors (n_frames, 10)
-    and a face-motion track (T, DIM) to draw instead of generated motion."""
+    """An engine for offline rendering (``engine.render(FrameInputs)``): ``steps`` sampler steps for
+    every clip (no degradation), steady clips of ``clip`` frames."""
     cfg = EngineConfig(planner=PlannerConfig(steps=steps, min_steps=min(steps, 1), clip=clip), seed=seed,
                        max_side=max_side, framing=framing)
-    engine = StreamingEngine(renderer, motion, image, cfg, portraits=portraits, motion_track=motion_track)
-    audio = np.zeros(n_frames * SAMPLES_PER_FRAME, np.float32)
-    audio[:min(len(speech), audio.size)] = speech[:audio.size]
-    engine.write_audio(audio, 0)
-    for f in np.flatnonzero(np.diff(states, prepend=-1)):
-        engine.set_state(int(f), int(states[f]))
-    if expressions is not None:
-        changed = np.flatnonzero(np.any(np.diff(expressions, axis=0, prepend=np.nan) != 0, axis=1))
-        for f in changed:
-            engine.set_expression(int(f), expressions[f])
-    engine.close_audio()
-    return engine
+    return StreamingEngine(renderer, motion, image, cfg, portraits=portraits)
 
 
-def render_frames(engine: StreamingEngine) -> np.ndarray:
-    """Run an offline engine to the end: (T, H, W, 3) uint8 RGB."""
-    engine.start()
-    try:
-        return np.stack([frame.rgb for frame in engine.frames()])
-    finally:
-        engine.stop()
+def render_frames(engine: StreamingEngine, inputs: FrameInputs) -> np.ndarray:
+    """Every frame of ``inputs`` through an offline engine: (T, H, W, 3) uint8 RGB."""
+    return np.stack([frame.rgb for frame in engine.render(inputs)])
 
 
-def render_to_file(renderer, motion, job: RenderJob, out: Path, progress: bool = False,
-                   portraits=None) -> RenderStats:
-    """Render ``job`` to ``out`` (MP4); the stats carry the face motion drawn, (T, DIM). ``portraits``:
-    a PortraitCache that may already hold the job's portrait (analysed once)."""
+def job_inputs(job: RenderJob) -> FrameInputs:
+    """The job's per-frame arrays: frames for the longer voice (or the motion track), states from the
+    VAD or fixed, expressions constant or interpolated between keyframes."""
     n_frames = -(-max(len(job.speech), 0 if job.user is None else len(job.user)) // SAMPLES_PER_FRAME)
     if job.motion is not None:
         n_frames = max(n_frames, len(job.motion))
-    states = frame_states(job, n_frames)
     if job.expression is None:
         expressions = None
     elif isinstance(job.expression, tuple):
         expressions = per_frame(*job.expression, n_frames)
     else:
         expressions = np.tile(job.expression, (n_frames, 1))
-    engine = offline_engine(renderer, motion, job.image, job.speech, n_frames, states, expressions, job.steps,
-                            job.seed, job.clip, job.max_side, job.motion, job.framing, portraits)
-    stats = RenderStats(states={s.label: int((states == s).sum()) for s in State})
+    return FrameInputs.of(job.speech, n_frames, frame_states(job, n_frames), expressions, job.motion)
+
+
+def render_to_file(renderer, motion, job: RenderJob, out: Path, progress: bool = False,
+                   portraits=None) -> RenderStats:
+    """Render ``job`` to ``out`` (MP4); the stats carry the face motion drawn, (T, DIM). ``portraits``:
+    a PortraitCache that may already hold the job's portrait (analysed once)."""
+    inputs = job_inputs(job)
+    engine = offline_engine(renderer, motion, job.image, job.steps, job.seed, job.clip, job.max_side, job.framing,
+                            portraits)
+    stats = RenderStats(states={s.label: int((inputs.states == s).sum()) for s in State})
     height, width = engine.frame_shape
     motions = []
     t0 = time.perf_counter()
     with Mp4Writer(str(out), width, height, fps=FPS, sample_rate=SAMPLE_RATE) as writer, \
-            tqdm(total=n_frames, unit="frame", disable=not progress, desc="render") as bar:
-        engine.start()
-        try:
-            for frame in engine.frames():
-                writer.write_frame(frame.rgb)
-                # Interleave: each frame's own audio follows it (the muxer buffers less).
-                chunk = job.speech[frame.index * SAMPLES_PER_FRAME:(frame.index + 1) * SAMPLES_PER_FRAME]
-                writer.write_audio(np.pad(chunk, (0, SAMPLES_PER_FRAME - len(chunk))))
-                motions.append(frame.motion)
-                stats.frames += 1
-                bar.update(1)
-        finally:
-            engine.stop()
+            tqdm(total=inputs.n_frames, unit="frame", disable=not progress, desc="render") as bar:
+        for frame in engine.render(inputs):
+            writer.write_frame(frame.rgb)
+            # Interleave: each frame's own audio, as the engine heard it, follows it (the muxer buffers less).
+            writer.write_audio(inputs.audio[frame.index * SAMPLES_PER_FRAME:(frame.index + 1) * SAMPLES_PER_FRAME])
+            motions.append(frame.motion)
+            stats.frames += 1
+            bar.update(1)
     stats.seconds = time.perf_counter() - t0
     stats.motion = np.stack(motions) if motions else np.zeros((0, 0), np.float32)
     return stats

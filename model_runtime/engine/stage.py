@@ -9,7 +9,7 @@ Torch ops release the GIL, so CPU stages overlap on separate cores.
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,6 +98,8 @@ class Pipeline:
             raise ValueError("a pipeline needs at least one stage")
         self.stop = threading.Event()
         self.stats = {name: StageStats() for name, _ in stages}
+        # Items the chain holds with nobody reading: every queue full and every stage holding one.
+        self.capacity = (len(stages) + 1) * depth + len(stages)
         self._queues = [queue.Queue(maxsize=depth) for _ in range(len(stages) + 1)]
         self._threads = [_Stage(name, fn, self._queues[i], self._queues[i + 1], self.stop,
                                 self.stats[name])
@@ -143,6 +145,20 @@ class Pipeline:
             self._queues[-1].put(_END)  # later calls end too
             raise StopIteration
         return item
+
+    def map(self, items: Iterable[Any]) -> Iterator[Any]:
+        """Every item through the stages, results in order, fed from the caller's own thread: at
+        most ``capacity - 1`` items in flight (one place stays for the end marker), so no submit
+        waits on a result that only this thread would read. Closes the pipeline."""
+        in_flight = 0
+        for item in items:
+            if in_flight == self.capacity - 1:
+                yield self.get()
+                in_flight -= 1
+            self.submit(item)
+            in_flight += 1
+        self.close()
+        yield from self.results()
 
     def results(self) -> Iterator[Any]:
         while True:

@@ -14,6 +14,7 @@ from avatar.core.state_machine import State
 from avatar.model_runtime.engine.motion_source import ExplicitMotion
 from avatar.model_runtime.engine.planner import PlannerConfig
 from avatar.model_runtime.engine.render import offline_engine, render_frames
+from avatar.model_runtime.engine.timeline import FrameInputs
 from avatar.model_runtime.renderers.diffusion import DiffusionRenderer
 from avatar.model_runtime.evaluation.runner import evaluate_video
 
@@ -38,9 +39,9 @@ def generate_clip(model, clip_ref, corpus, steps: int, seed: int, clip: int, fra
     expressions = np.asarray(gt["frames"]["expression"][:n], np.float32)     # (T, 10)
     portrait = corpus.identity_image(clip_ref.identity)
     # Corpus frames already are the model's framing: by default the whole frame is the crop.
-    engine = offline_engine(DiffusionRenderer(model, repose=repose), ExplicitMotion(), portrait,
-                            clip_ref.load_speech(), n, states, expressions, steps, seed, clip, framing=framing)
-    return render_frames(engine)
+    engine = offline_engine(DiffusionRenderer(model, repose=repose), ExplicitMotion(), portrait, steps, seed, clip,
+                            framing=framing)
+    return render_frames(engine, FrameInputs.of(clip_ref.load_speech(), n, states, expressions))
 
 
 def switch_response(aperture: np.ndarray, states: np.ndarray, window: int = 8) -> float | None:

@@ -116,13 +116,13 @@ def score(frames: np.ndarray, speech: np.ndarray) -> dict:
 
 def evaluate_pair(engine_factory, portrait: np.ndarray, recording: Path) -> dict:
     """Render ``portrait`` speaking ``recording`` (twice, with pauses) and score the frames.
-    ``engine_factory(image, speech) -> StreamingEngine`` (offline, states decided by VAD)."""
+    ``engine_factory(image, speech) -> (StreamingEngine, FrameInputs)`` (offline, states decided by VAD)."""
     from avatar.model_runtime.engine.render import render_frames
 
     speech = speech_track(load_audio(recording))
-    engine = engine_factory(portrait, speech)
+    engine, inputs = engine_factory(portrait, speech)
     face = engine.prepare_face(portrait)
-    frames = render_frames(engine)
+    frames = render_frames(engine, inputs)
     row = score(frames, speech)
     row["outside_psnr_db"] = outside_psnr(frames, face.portrait.image, face.aligned.region.box)
     row["recording"] = recording.name
@@ -146,7 +146,7 @@ def installed_portraits() -> dict[str, np.ndarray]:
 def evaluate(renderer, motion, portraits: dict[str, np.ndarray], recordings=REAL_SPEECH, steps: int = 2,
              max_side: int = 1024) -> dict:
     """Every portrait on every recording; rows and their means."""
-    from avatar.model_runtime.engine.render import RenderJob, frame_states, offline_engine
+    from avatar.model_runtime.engine.render import RenderJob, job_inputs, offline_engine
     from avatar.model_runtime.portrait import PortraitCache
 
     missing = [str(p) for p in recordings if not Path(p).is_file()]
@@ -156,10 +156,8 @@ def evaluate(renderer, motion, portraits: dict[str, np.ndarray], recordings=REAL
     cache = PortraitCache(max_side)
 
     def factory(image, speech):
-        n = -(-len(speech) // (SAMPLE_RATE // FPS))
-        states = frame_states(RenderJob(image=image, speech=speech), n)
-        return offline_engine(renderer, motion, image, speech, n, states, None, steps, 0, 8, max_side,
-                              portraits=cache)
+        inputs = job_inputs(RenderJob(image=image, speech=speech))
+        return offline_engine(renderer, motion, image, steps, max_side=max_side, portraits=cache), inputs
 
     rows = []
     for name, image in portraits.items():
