@@ -58,6 +58,8 @@ def test_pose_is_the_clip_mean_quantised_without_the_jaw():
     e = command(smile=0.5)
     e[:, 0, expression.INDEX["smile"]] += 1.6 * REPOSE_QUANTUM
     assert quantised_pose(e)[0] == quantised_pose(command(smile=0.5))[0]
+    # Controls left out stay neutral.
+    assert not any(quantised_pose(command(brow_raise=1.0), ("smile", "gaze_x"))[0])
 
 
 def test_neutral_clip_is_drawn_as_without_reposing(setup):

@@ -27,11 +27,11 @@ class ModelEvalConfig:
     seed: int = 0
     clip: int = PlannerConfig.clip   # engine clip length in frames
     framing: str = "whole"     # corpus frames are the model's framing; "face" crops and pastes as for a photo
-    repose: bool = False       # DiffusionRenderer(repose=True): reference re-posed to the commanded expression
+    repose: bool | tuple[str, ...] = False   # DiffusionRenderer(repose=...): reference re-posed to the expression
 
 
 def generate_clip(model, clip_ref, corpus, steps: int, seed: int, clip: int, framing: str = "whole",
-                  repose: bool = False) -> np.ndarray:
+                  repose: bool | tuple[str, ...] = False) -> np.ndarray:
     """(T, H, W, 3) uint8 frames for one corpus clip, conditioned on its gt states and expressions."""
     gt = clip_ref.gt
     n = clip_ref.n_frames
@@ -88,6 +88,7 @@ def _row(result: dict, aperture_states: tuple[np.ndarray, np.ndarray] | None, fp
         "audio_r": (result["sync"]["audio"] or {}).get("r"),
         "listening_ratio": still.get("listening_ratio"), "idle_ratio": still.get("idle_ratio"),
         "expression_r": expr.get("r_mean"), "expression_r_gt": expr.get("r_mean_gt"),
+        "expression_per_control": expr.get("per_control"),
         "switch_frames": switch_response(*aperture_states) if aperture_states else None,
         "flicker": result["flicker"]["temporal_hf"], "fps": fps,
     }

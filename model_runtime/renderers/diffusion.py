@@ -16,6 +16,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
+from avatar.core.expression import NAMES as EXPRESSION_NAMES
 from avatar.model_runtime.conditioning import Cond, Reference
 from avatar.model_runtime.renderers.base import ClipInputs, Framing
 from avatar.model_runtime.renderers.repose import Reposer
@@ -31,10 +32,12 @@ class DiffusionRenderer:
     framing: ClassVar[Framing] = CORPUS_FRAMING
     default_size: ClassVar[int] = 256      # its training size; other multiples of 32 run too
 
-    def __init__(self, model, reanchor: float = 0.05, repose: bool = False):
+    def __init__(self, model, reanchor: float = 0.05, repose: bool | tuple[str, ...] = False):
         self.model = model               # AvatarModel (or one with a backend installed)
         self.reanchor = reanchor         # pull of the carried latents toward the reference, per clip
-        self.repose = repose             # re-pose the reference to the commanded expression per clip
+        # Re-pose the reference to the commanded expression per clip: True = every control, a tuple
+        # of expression names = those only (renderers/repose.py), False = the neutral portrait.
+        self.repose = repose
 
     @classmethod
     def load(cls, size: int, *, dtype: str = "bf16", device: str = "cpu", checkpoint=None, image=None):
@@ -64,7 +67,10 @@ class DiffusionRenderer:
 
     def prepare(self, crop: np.ndarray, face) -> Reference | Reposer:
         ref = self.model.prepare_reference(crop)
-        return Reposer.build(crop, face, ref, self.model.prepare_reference) if self.repose else ref
+        if not self.repose:
+            return ref
+        controls = EXPRESSION_NAMES if self.repose is True else tuple(self.repose)
+        return Reposer.build(crop, face, ref, self.model.prepare_reference, controls)
 
     def features(self, wave: torch.Tensor, n_frames: int) -> torch.Tensor:
         return self.model.audio_tokens(wave, n_frames)

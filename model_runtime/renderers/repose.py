@@ -21,6 +21,8 @@ import numpy as np
 import torch
 
 from avatar.core import face_motion as fm
+from avatar.core.expression import INDEX, NAMES
+from avatar.core.errors import InputError
 from avatar.model_runtime.conditioning import Reference
 from avatar.model_runtime.engine.motion_source import explicit_motion
 from avatar.model_runtime.renderers.warp.renderer import Prepared, WarpRenderer
@@ -32,11 +34,15 @@ REPOSE_QUANTUM = 0.05
 REPOSE_CACHE = 8            # poses kept encoded (a commanded track holds a few at a time)
 
 
-def quantised_pose(expression: torch.Tensor) -> tuple[tuple[int, ...], np.ndarray]:
-    """(1, n, E) commanded expression -> (key, (DIM,) float32 motion): the clip-mean face motion
-    rounded to REPOSE_QUANTUM of each channel's range; key is all zeros for a neutral clip."""
+def quantised_pose(expression: torch.Tensor,
+                   controls: tuple[str, ...] = NAMES) -> tuple[tuple[int, ...], np.ndarray]:
+    """(1, n, E) commanded expression -> (key, (DIM,) float32 motion): the clip-mean face motion of
+    ``controls`` (the others left neutral) rounded to REPOSE_QUANTUM of each channel's range; key
+    is all zeros for a neutral clip."""
+    kept = np.zeros(len(NAMES), np.float32)
+    kept[[INDEX[c] for c in controls]] = 1.0
     step = REPOSE_QUANTUM * (fm.HIGH - fm.LOW)                              # (DIM,)
-    offset = explicit_motion(expression).mean(axis=0) - fm.neutral()        # (DIM,)
+    offset = explicit_motion(np.asarray(expression, np.float32) * kept).mean(axis=0) - fm.neutral()   # (DIM,)
     q = np.round(offset / step).astype(np.int64)
     return tuple(int(v) for v in q), fm.clip(fm.neutral() + q * step)
 
@@ -61,17 +67,23 @@ class Reposer:
     warp: WarpRenderer
     rig: Prepared
     encode: Callable[[np.ndarray], Reference]       # (S, S, 3) uint8 crop -> Reference
+    controls: tuple[str, ...] = NAMES                # commanded controls the rig re-poses
     cache: OrderedDict = field(default_factory=OrderedDict)
     encoded: int = 0                                 # poses drawn and encoded (cost accounting)
 
     @classmethod
-    def build(cls, crop: np.ndarray, face, neutral: Reference, encode) -> Reposer:
+    def build(cls, crop: np.ndarray, face, neutral: Reference, encode,
+              controls: tuple[str, ...] = NAMES) -> Reposer:
+        unknown = set(controls) - set(NAMES)
+        if unknown:
+            raise InputError(f"unknown expression controls to re-pose: {sorted(unknown)}; known: {list(NAMES)}")
         warp = WarpRenderer(crop.shape[0])
-        return cls(neutral=neutral, warp=warp, rig=warp.prepare(crop, crop_landmarks(crop, face)), encode=encode)
+        return cls(neutral=neutral, warp=warp, rig=warp.prepare(crop, crop_landmarks(crop, face)), encode=encode,
+                   controls=tuple(controls))
 
     def reference(self, expression: torch.Tensor) -> Reference:
         """The reference re-posed to the clip's commanded expression (1, n, E)."""
-        key, pose = quantised_pose(expression)
+        key, pose = quantised_pose(expression, self.controls)
         if not any(key):
             return self.neutral
         if key in self.cache:
