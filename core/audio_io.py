@@ -147,6 +147,20 @@ def from_int16(x) -> np.ndarray:
     return np.asarray(x, dtype=np.int16).astype(np.float32) / 32768.0
 
 
+def to_float_audio(block: np.ndarray) -> np.ndarray:
+    """Mono int16 or float samples, shape (S,) or (S, 1), as float32 in [-1, 1]."""
+    arr = np.asarray(block)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1:
+        raise InputError(f"audio block must be mono (S,) or (S, 1), got shape {arr.shape}")
+    if arr.dtype == np.int16:
+        return from_int16(arr)
+    if np.issubdtype(arr.dtype, np.floating):
+        return np.clip(arr.astype(np.float32), -1.0, 1.0)
+    raise InputError(f"audio block must be int16 or float, got {arr.dtype}")
+
+
 def pcm16_to_mono(samples, sample_rate: int, channels: int) -> np.ndarray:
     """Interleaved int16 PCM with the given format -> mono float32 (S,) at its own rate.
 

@@ -1,4 +1,5 @@
-"""Read any image OpenCV can read (gray, RGB, RGBA, 8/16-bit, any size) as RGB uint8."""
+"""Images as RGB uint8: any file OpenCV can read (gray, RGB, RGBA, 8/16-bit, any size), any array,
+and the fields of a sensor_msgs/Image."""
 from pathlib import Path
 
 import cv2
@@ -44,3 +45,23 @@ def load_image(path: str | Path) -> np.ndarray:
     if min(img.shape[:2]) < MIN_SIDE:
         raise InputError(f"image {p} is too small ({img.shape[1]}x{img.shape[0]}); need at least {MIN_SIDE}x{MIN_SIDE}")
     return to_rgb8(img)
+
+
+_CHANNELS = {"rgb8": 3, "bgr8": 3, "rgba8": 4, "bgra8": 4, "mono8": 1}
+
+
+def rgb_from_image(height: int, width: int, encoding: str, step: int, data) -> np.ndarray:
+    """sensor_msgs/Image fields -> np.uint8 (H, W, 3) RGB (a copy only where converting)."""
+    channels = _CHANNELS.get(encoding)
+    if channels is None:
+        raise InputError(f"image encoding {encoding!r} is not supported (use rgb8 or bgr8)")
+    row = width * channels
+    buf = np.frombuffer(data, np.uint8)
+    if step < row or buf.size < height * step:
+        raise InputError(f"image data is too short for {width}x{height} {encoding} (step {step})")
+    img = buf[:height * step].reshape(height, step)[:, :row].reshape(height, width, channels)
+    if encoding == "rgb8":
+        return img
+    code = {"bgr8": cv2.COLOR_BGR2RGB, "rgba8": cv2.COLOR_RGBA2RGB,
+            "bgra8": cv2.COLOR_BGRA2RGB, "mono8": cv2.COLOR_GRAY2RGB}[encoding]
+    return cv2.cvtColor(np.ascontiguousarray(img), code)

@@ -1,7 +1,7 @@
 """The recording core behind the recorder node (ROS-free; its rosbag2 writer is nodes/bag.py).
 
 ``StampedMp4Recorder`` places stamped frames and audio chunks on the fixed
-timeline of an :class:`~avatar.core.media.Mp4Writer`: time 0 is the first
+timeline of an :class:`~avatar.core.video_io.Mp4Writer`: time 0 is the first
 frame's stamp, video stays at a constant frame rate (a missing frame repeats the
 previous one, a second frame for the same slot is dropped) and audio is placed
 by its stamps (gaps become silence, overlaps are trimmed).
@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from avatar.core.errors import InputError
-from avatar.core.media import Mp4Writer
+from avatar.core.video_io import Mp4Writer
 from avatar.core.timebase import FPS, SAMPLE_RATE
 
 

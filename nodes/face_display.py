@@ -19,7 +19,7 @@ from avatar.core.diagnostics import ERROR, OK, WARN
 from avatar.core.errors import InputError
 from avatar.core.graph import DEFAULT_DISPLAY, DISPLAY_MODES
 from avatar.core.jpeg_encoder import decode_jpeg, encode_jpeg
-from avatar.core.media import rgb_from_image
+from avatar.core.image_io import rgb_from_image
 from avatar.core.state_machine import State
 from avatar.core.timebase import SAMPLE_RATE
 from avatar.core.web_view import WebView

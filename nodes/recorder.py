@@ -11,7 +11,7 @@ from sensor_msgs.msg import Image
 
 from avatar.core.audio_io import StreamResampler
 from avatar.core.errors import AvatarError
-from avatar.core.media import rgb_from_image
+from avatar.core.image_io import rgb_from_image
 from avatar.core.output_file import OVERWRITE_DEFAULT, check_writable
 from avatar.core.recording import StampedMp4Recorder, TimelineConfig
 from avatar.core.timebase import FPS, SAMPLE_RATE

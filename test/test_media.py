@@ -5,8 +5,9 @@ from av_fixtures import FPS, RATE, SPF, click_track, decode_index, decode_mp4, o
 from rosbags.highlevel import AnyReader
 
 from avatar.core.errors import InputError
-from avatar.core.media import Mp4Writer, rgb_from_image
+from avatar.core.image_io import rgb_from_image
 from avatar.core.recording import StampedMp4Recorder
+from avatar.core.video_io import Mp4Writer
 from avatar.nodes.bag import McapBag, typestore_with_msgs
 
 FRAME_S = 1 / FPS

@@ -13,7 +13,7 @@ import numpy as np
 from tqdm import tqdm
 
 from avatar.core.expression_track import per_frame
-from avatar.core.media import Mp4Writer
+from avatar.core.video_io import Mp4Writer
 from avatar.core.state_machine import State
 from avatar.core.states import frames_from_segments, recording_states
 from avatar.core.vad import VadConfig

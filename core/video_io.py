@@ -10,9 +10,9 @@ import os
 from fractions import Fraction
 
 import av
-import cv2
 import numpy as np
 
+from avatar.core.audio_io import to_float_audio
 from avatar.core.errors import InputError
 from avatar.core.timebase import FPS, SAMPLE_RATE
 
@@ -21,40 +21,6 @@ from avatar.core.timebase import FPS, SAMPLE_RATE
 # sample table, and packets go to the file at once. A process killed mid-write leaves a file that
 # plays up to the last complete fragment.
 FRAGMENTED_MOVFLAGS = "frag_keyframe+empty_moov+delay_moov+default_base_moof"
-
-_CHANNELS = {"rgb8": 3, "bgr8": 3, "rgba8": 4, "bgra8": 4, "mono8": 1}
-
-
-def rgb_from_image(height: int, width: int, encoding: str, step: int, data) -> np.ndarray:
-    """sensor_msgs/Image fields -> np.uint8 (H, W, 3) RGB (a copy only where converting)."""
-    channels = _CHANNELS.get(encoding)
-    if channels is None:
-        raise InputError(f"image encoding {encoding!r} is not supported (use rgb8 or bgr8)")
-    row = width * channels
-    buf = np.frombuffer(data, np.uint8)
-    if step < row or buf.size < height * step:
-        raise InputError(f"image data is too short for {width}x{height} {encoding} (step {step})")
-    img = buf[:height * step].reshape(height, step)[:, :row].reshape(height, width, channels)
-    if encoding == "rgb8":
-        return img
-    code = {"bgr8": cv2.COLOR_BGR2RGB, "rgba8": cv2.COLOR_RGBA2RGB,
-            "bgra8": cv2.COLOR_BGRA2RGB, "mono8": cv2.COLOR_GRAY2RGB}[encoding]
-    return cv2.cvtColor(np.ascontiguousarray(img), code)
-
-
-def to_float_audio(block: np.ndarray) -> np.ndarray:
-    """Mono int16 or float samples, shape (S,) or (S, 1), as float32 in [-1, 1]."""
-    arr = np.asarray(block)
-    if arr.ndim == 2 and arr.shape[1] == 1:
-        arr = arr[:, 0]
-    if arr.ndim != 1:
-        raise InputError(f"audio block must be mono (S,) or (S, 1), got shape {arr.shape}")
-    if arr.dtype == np.int16:
-        return arr.astype(np.float32) / 32768.0
-    if np.issubdtype(arr.dtype, np.floating):
-        return np.clip(arr.astype(np.float32), -1.0, 1.0)
-    raise InputError(f"audio block must be int16 or float, got {arr.dtype}")
-
 
 class Mp4Writer:
     """Incremental MP4 writer.
