@@ -62,3 +62,17 @@ def tiny_engine(model, image, config=None, **kwargs):
 
     config = replace(config or EngineConfig(), framing="whole")
     return StreamingEngine(DiffusionRenderer(model), ExplicitMotion(), image, config, **kwargs)
+
+
+def save_tiny_motion_checkpoint(path) -> str:
+    """A random motion generator (the shipped one is not needed for plumbing tests)."""
+    import torch
+
+    from avatar.model_runtime.motion.checkpoint import save_motion
+    from avatar.model_runtime.motion.model import MotionConfig, MotionNet
+
+    torch.manual_seed(0)
+    audio = AudioEncoder(AudioConfig(width=32, dim=16))
+    net = MotionNet(MotionConfig(audio_dim=16, width=32, layers=1, heads=2, motion_frames=4, max_frames=8))
+    save_motion(path, net, audio)
+    return str(path)
