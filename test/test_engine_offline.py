@@ -5,7 +5,7 @@ import pytest
 
 from avatar.core import face_motion as fm
 
-from avatar.model_runtime.engine.render import offline_engine
+from avatar.model_runtime.engine.offline import offline_engine
 from avatar.model_runtime.engine.timeline import FrameInputs
 from engine_fixtures import portrait, speech, tiny_engine, tiny_model
 

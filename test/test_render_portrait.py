@@ -13,7 +13,7 @@ import skimage.data
 from avatar.core import face_motion as fm
 from avatar.core import motion_track
 from avatar.model_runtime.engine.motion_source import ExplicitMotion
-from avatar.model_runtime.engine.render import offline_engine, render_frames
+from avatar.model_runtime.engine.offline import offline_engine, render_frames
 from avatar.model_runtime.engine.timeline import FrameInputs
 from avatar.model_runtime.renderers import load_renderer
 from portrait_cases import full_body

@@ -16,12 +16,12 @@ from dataclasses import asdict
 import numpy as np
 import torch
 
+from avatar.core.state_machine import State
 from avatar.model_runtime.engine.bench import BenchConfig, first_clip_ms, live_latency, throughput
 from avatar.model_runtime.engine.gpu_parity import psnr
 from avatar.model_runtime.engine.motion_source import ExplicitMotion
-from avatar.model_runtime.engine.planner import PlannerConfig
-from avatar.model_runtime.engine.streaming import EngineConfig, StreamingEngine
-from avatar.model_runtime.engine.timeline import SAMPLE_RATE, SAMPLES_PER_FRAME, neutral_expression
+from avatar.model_runtime.engine.offline import offline_engine, render_frames
+from avatar.model_runtime.engine.timeline import SAMPLE_RATE, SAMPLES_PER_FRAME, FrameInputs, neutral_expression
 
 EXECUTOR_PSNR_DB = 35.0      # min per-frame PSNR of the device's frames against the CPU executor's (fp32 both)
 
@@ -56,17 +56,11 @@ def motion_source(notes: list[str]):
         return ExplicitMotion(), "explicit controls (ExplicitMotion)"
 
 
-def offline_frames(renderer, motion, image: np.ndarray, wave: np.ndarray, cfg: EngineConfig) -> np.ndarray:
-    """All frames of ``wave`` spoken (state speaking) through the engine: (T, H, W, 3) uint8."""
-    eng = StreamingEngine(renderer, motion, image, cfg)
-    eng.write_audio(wave, 0)
-    eng.set_state(0, 2)
-    eng.close_audio()
-    eng.start()
-    try:
-        return np.stack([f.rgb for f in eng.frames()])
-    finally:
-        eng.stop()
+def offline_frames(renderer, motion, image: np.ndarray, wave: np.ndarray, steps: int, clip: int) -> np.ndarray:
+    """All frames of ``wave`` spoken (state speaking) through the offline engine: (T, H, W, 3) uint8."""
+    n = -(-len(wave) // SAMPLES_PER_FRAME)
+    engine = offline_engine(renderer, motion, image, steps, seed=0, clip=clip)
+    return render_frames(engine, FrameInputs.of(wave, n, np.full(n, State.SPEAKING)))
 
 
 @contextlib.contextmanager
@@ -86,15 +80,14 @@ def executor_check(image: np.ndarray, wave: np.ndarray, size: int, steps: int, c
     from avatar.model_runtime.avatar_model import AvatarModel
     from avatar.model_runtime.renderers.diffusion import DiffusionRenderer
 
-    cfg = EngineConfig(planner=PlannerConfig(steps=steps, min_steps=1, clip=clip), seed=0)
     reference, tested = (DiffusionRenderer(AvatarModel.load(None, device=str(where), dtype="fp32", size=size))
                          for where in ("cpu", device))
     t0 = time.perf_counter()
-    want = offline_frames(reference, ExplicitMotion(), image, wave, cfg)
+    want = offline_frames(reference, ExplicitMotion(), image, wave, steps, clip)
     cpu_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     with strict_fp32():
-        got = offline_frames(tested, ExplicitMotion(), image, wave, cfg)
+        got = offline_frames(tested, ExplicitMotion(), image, wave, steps, clip)
     dev_s = time.perf_counter() - t0
     same_len = len(got) == len(want)
     psnrs = [psnr(a, b) for a, b in zip(got, want)] if same_len else []

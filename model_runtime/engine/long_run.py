@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from avatar.core.state_machine import State
+from avatar.model_runtime.engine.offline import offline_engine
 from avatar.model_runtime.engine.planner import PlannerConfig
-from avatar.model_runtime.engine.render import offline_engine
 from avatar.model_runtime.engine.timeline import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME, FrameInputs
 
 

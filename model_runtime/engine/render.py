@@ -1,9 +1,9 @@
 """Offline rendering: the streaming engine fed with a whole recording, written to MP4.
 
 The same engine and stages as the live node (no second pipeline), through its
-offline entry point ``StreamingEngine.render``: per-frame arrays (FrameInputs)
-go straight into clips, planned as soon as the stages have room, and the output
-depends only on the inputs and the seed.
+offline entry point ``StreamingEngine.render`` (set up in offline.py): per-frame
+arrays (FrameInputs) go straight into clips, planned as soon as the stages have
+room, and the output depends only on the inputs and the seed.
 """
 import time
 from dataclasses import dataclass, field
@@ -13,12 +13,12 @@ import numpy as np
 from tqdm import tqdm
 
 from avatar.core.expression_track import per_frame
-from avatar.core.video_io import Mp4Writer
 from avatar.core.state_machine import State
 from avatar.core.states import frames_from_segments, recording_states
 from avatar.core.vad import VadConfig
+from avatar.core.video_io import Mp4Writer
+from avatar.model_runtime.engine.offline import offline_engine
 from avatar.model_runtime.engine.planner import PlannerConfig
-from avatar.model_runtime.engine.streaming import EngineConfig, StreamingEngine
 from avatar.model_runtime.engine.timeline import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME, FrameInputs
 
 
@@ -55,21 +55,6 @@ def frame_states(job: RenderJob, n_frames: int) -> np.ndarray:
         return np.full(n_frames, State[job.states.upper()], np.int64)
     segments = recording_states(job.speech, job.user, VadConfig())
     return frames_from_segments(segments, n_frames)
-
-
-def offline_engine(renderer, motion, image: np.ndarray, steps: int = PlannerConfig.steps, seed: int = 0,
-                   clip: int = PlannerConfig.clip, max_side: int = 1024, framing: str = "face",
-                   portraits=None) -> StreamingEngine:
-    """An engine for offline rendering (``engine.render(FrameInputs)``): ``steps`` sampler steps for
-    every clip (no degradation), steady clips of ``clip`` frames."""
-    cfg = EngineConfig(planner=PlannerConfig(steps=steps, min_steps=min(steps, 1), clip=clip), seed=seed,
-                       max_side=max_side, framing=framing)
-    return StreamingEngine(renderer, motion, image, cfg, portraits=portraits)
-
-
-def render_frames(engine: StreamingEngine, inputs: FrameInputs) -> np.ndarray:
-    """Every frame of ``inputs`` through an offline engine: (T, H, W, 3) uint8 RGB."""
-    return np.stack([frame.rgb for frame in engine.render(inputs)])
 
 
 def job_inputs(job: RenderJob) -> FrameInputs:

@@ -12,8 +12,8 @@ import numpy as np
 
 from avatar.core.state_machine import State
 from avatar.model_runtime.engine.motion_source import ExplicitMotion
+from avatar.model_runtime.engine.offline import offline_engine, render_frames
 from avatar.model_runtime.engine.planner import PlannerConfig
-from avatar.model_runtime.engine.render import offline_engine, render_frames
 from avatar.model_runtime.engine.timeline import FrameInputs
 from avatar.model_runtime.renderers.diffusion import DiffusionRenderer
 from avatar.model_runtime.evaluation.runner import evaluate_video

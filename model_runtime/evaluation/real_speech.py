@@ -117,7 +117,7 @@ def score(frames: np.ndarray, speech: np.ndarray) -> dict:
 def evaluate_pair(engine_factory, portrait: np.ndarray, recording: Path) -> dict:
     """Render ``portrait`` speaking ``recording`` (twice, with pauses) and score the frames.
     ``engine_factory(image, speech) -> (StreamingEngine, FrameInputs)`` (offline, states decided by VAD)."""
-    from avatar.model_runtime.engine.render import render_frames
+    from avatar.model_runtime.engine.offline import render_frames
 
     speech = speech_track(load_audio(recording))
     engine, inputs = engine_factory(portrait, speech)
@@ -146,7 +146,8 @@ def installed_portraits() -> dict[str, np.ndarray]:
 def evaluate(renderer, motion, portraits: dict[str, np.ndarray], recordings=REAL_SPEECH, steps: int = 2,
              max_side: int = 1024) -> dict:
     """Every portrait on every recording; rows and their means."""
-    from avatar.model_runtime.engine.render import RenderJob, job_inputs, offline_engine
+    from avatar.model_runtime.engine.offline import offline_engine
+    from avatar.model_runtime.engine.render import RenderJob, job_inputs
     from avatar.model_runtime.portrait import PortraitCache
 
     missing = [str(p) for p in recordings if not Path(p).is_file()]
