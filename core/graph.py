@@ -40,7 +40,7 @@ IMAGE_TOPIC = "/avatar/image"
 
 # Managed (lifecycle) nodes. Both launchers start them with autostart false and bring them to
 # active through lifecycle_msgs (configure, then activate), as a lifecycle manager would.
-LIFECYCLE_NODES = ("face_display",)
+LIFECYCLE_NODES = ("frame_generator", "face_display")
 
 _NAMESPACE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(/[A-Za-z_][A-Za-z0-9_]*)*")
 

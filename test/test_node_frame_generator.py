@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from engine_fixtures import save_portrait, save_tiny_checkpoint
+from engine_fixtures import save_portrait, save_tiny_checkpoint, save_tiny_motion_checkpoint
 from ros_helpers import make_executor, node_matched, spin_until
 
 pytestmark = pytest.mark.ros
@@ -23,12 +23,14 @@ def test_frames_flow_with_audio_time_stamps(tmp_path, rclpy_context):
 
     ckpt = save_tiny_checkpoint(tmp_path / "tiny.safetensors")
     face = save_portrait(tmp_path / "face.png")
+    motion = save_tiny_motion_checkpoint(tmp_path / "motion.safetensors")   # the shipped one is not in the repo
     log = tmp_path / "frame_generator.log"
     with log.open("w") as out:
         node = subprocess.Popen([sys.executable, "-m", "avatar.nodes.frame_generator", "--ros-args",
                                  "-p", f"checkpoint:={ckpt}", "-p", f"portrait:={face}", "-p", "size:=64",
                                  "-p", "renderer:=diffusion", "-p", "framing:=whole",
-                                 "-p", "dtype:=fp32"], stdout=out, stderr=subprocess.STDOUT)
+                                 "-p", "dtype:=fp32", "-p", f"motion_checkpoint:={motion}"],
+                                stdout=out, stderr=subprocess.STDOUT)
     probe = rclpy.create_node("probe", context=rclpy_context)
     images, diags = [], []
     probe.create_subscription(Image, "/avatar/image", lambda m: images.append((m, time.monotonic())), QOS.image)
