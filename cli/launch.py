@@ -74,13 +74,13 @@ def run(args: argparse.Namespace) -> int:
                         display=args.display, record=args.record, portrait=args.image, renderer=args.renderer or "",
                         overwrite=args.overwrite, namespace=namespace)
     specs = plan_graph(opts)
+    _warn_other_graph(namespace)          # before our own participant joins the domain
     from avatar.nodes.lifecycle_manager import LifecycleManager   # rclpy: only when a graph is run
     # Managed nodes start unconfigured; this process brings them to active (lifecycle_msgs services).
     manager = LifecycleManager() if any(s.lifecycle for s in specs) else None
     runner = GraphRunner(specs, config, namespace=namespace,
                          respawn_delay_s=args.respawn_delay, max_respawns=args.max_restarts,
                          bring_up=manager.bring_up if manager else None)
-    _warn_other_graph(namespace)
     # SIGTERM should stop the graph as cleanly as Ctrl-C does.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
