@@ -14,10 +14,9 @@ import torch
 from avatar.core.errors import InputError
 from avatar.model_runtime.audio import AudioEncoder
 from avatar.model_runtime.autoencoder import Autoencoder
-from avatar.model_runtime.checkpoint import load_bundle, load_into
+from avatar.model_runtime.checkpoint import bundle_networks, load_bundle
 from avatar.model_runtime.conditioning import Cond, Denoiser, Reference
 from avatar.model_runtime.config import FPS, SAMPLE_RATE, BundleConfig
-from avatar.model_runtime.denoiser import DenoiserUNet
 from avatar.model_runtime.edm import karras_sigmas
 from avatar.model_runtime.samplers import sample_consistency
 
@@ -82,11 +81,7 @@ class AvatarModel:
         config, states, _ = load_bundle(resolve_checkpoint(path))
         if size is not None:
             config.autoencoder.size = size
-        ae, audio = Autoencoder(config.autoencoder), AudioEncoder(config.audio)
-        denoiser = Denoiser(DenoiserUNet(config.denoiser), config.edm.sigma_data)
-        load_into(ae, states["autoencoder"], "autoencoder")
-        load_into(audio, states["audio"], "audio encoder")
-        load_into(denoiser.net, states["denoiser"], "denoiser")
+        ae, audio, denoiser = bundle_networks(config, states, "autoencoder", "audio", "denoiser")
         return cls(config, ae, audio, denoiser, device, dtype)
 
     # --- properties of the contract -------------------------------------------------------

@@ -63,6 +63,30 @@ def load_bundle(path) -> tuple[BundleConfig, dict, dict]:
     return config, states, extra
 
 
+def bundle_networks(config: BundleConfig, states: dict, *names: str) -> tuple[torch.nn.Module, ...]:
+    """The networks ``names`` (PREFIXES; "denoiser" is the preconditioned Denoiser) of a loaded bundle,
+    built from its config and given its weights, in the order asked; modes left as built."""
+    from avatar.model_runtime.audio import AudioEncoder
+    from avatar.model_runtime.autoencoder import Autoencoder
+    from avatar.model_runtime.conditioning import bundle_denoiser
+
+    nets = []
+    for name in names:
+        if name == "autoencoder":
+            net = Autoencoder(config.autoencoder)
+            load_into(net, states[name], "autoencoder")
+        elif name == "audio":
+            net = AudioEncoder(config.audio)
+            load_into(net, states[name], "audio encoder")
+        elif name == "denoiser":
+            net = bundle_denoiser(config)
+            load_into(net.net, states[name], "denoiser")
+        else:
+            raise ValueError(f"no network {name!r} in a bundle (one of {PREFIXES})")
+        nets.append(net)
+    return tuple(nets)
+
+
 def load_into(module: torch.nn.Module, state: dict, what: str) -> None:
     if not state:
         raise InputError(f"checkpoint has no {what} weights")

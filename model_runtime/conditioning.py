@@ -4,6 +4,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
+from avatar.model_runtime.config import BundleConfig
 from avatar.model_runtime.denoiser import DenoiserUNet
 from avatar.model_runtime.edm import precondition
 
@@ -60,3 +61,8 @@ class Denoiser(nn.Module):
         f = self.net(c_in * y, c_noise.view(-1), z_ref, motion, flag, cond.audio,
                      cond.state.long(), cond.expression.float())
         return z_ref[:, None] + c_skip * y + c_out * f.float()
+
+
+def bundle_denoiser(config: BundleConfig, net: DenoiserUNet | None = None) -> Denoiser:
+    """A bundle's preconditioned denoiser: ``net`` (a new UNet of its config if None) at its sigma_data."""
+    return Denoiser(DenoiserUNet(config.denoiser) if net is None else net, config.edm.sigma_data)

@@ -4,7 +4,7 @@ import numpy as np
 from avatar.model_runtime.audio import AudioEncoder
 from avatar.model_runtime.autoencoder import Autoencoder
 from avatar.model_runtime.avatar_model import AvatarModel
-from avatar.model_runtime.conditioning import Denoiser
+from avatar.model_runtime.conditioning import bundle_denoiser
 from avatar.model_runtime.config import AudioConfig, AutoencoderConfig, BundleConfig, DenoiserConfig
 from avatar.model_runtime.denoiser import DenoiserUNet
 
@@ -24,7 +24,7 @@ def tiny_model(size: int = 64, dtype: str = "fp32") -> AvatarModel:
                     p.normal_(0.0, (1.0 / p[0].numel()) ** 0.5)
                 elif not name.endswith("weight"):
                     p.normal_(0.0, 0.02)
-    return AvatarModel(cfg, nets[0], nets[1], Denoiser(nets[2], cfg.edm.sigma_data), dtype=dtype)
+    return AvatarModel(cfg, nets[0], nets[1], bundle_denoiser(cfg, nets[2]), dtype=dtype)
 
 
 def portrait(seed: int = 0, shape=(80, 70, 3)) -> np.ndarray:

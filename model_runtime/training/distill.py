@@ -13,9 +13,8 @@ import torch.nn as nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from avatar.model_runtime.audio import AudioEncoder
-from avatar.model_runtime.checkpoint import load_bundle, load_into, save_bundle
+from avatar.model_runtime.checkpoint import bundle_networks, load_bundle, save_bundle
 from avatar.model_runtime.conditioning import Cond, Denoiser
-from avatar.model_runtime.denoiser import DenoiserUNet
 from avatar.model_runtime.edm import karras_sigmas
 from avatar.model_runtime.samplers import sample_consistency
 from avatar.model_runtime.training.clips import ClipBatch, LatentClips
@@ -96,9 +95,7 @@ def distill(corpus_dir: str, teacher_checkpoint: str, loop: LoopConfig, mouth_we
     torch.manual_seed(loop.seed)
     run = Run(loop, rank)
     config, states, _ = load_bundle(teacher_checkpoint)
-    audio, teacher = AudioEncoder(config.audio), Denoiser(DenoiserUNet(config.denoiser), config.edm.sigma_data)
-    load_into(audio, states["audio"], "audio encoder")
-    load_into(teacher.net, states["denoiser"], "denoiser")
+    audio, teacher = bundle_networks(config, states, "audio", "denoiser")
     tag = checkpoint_tag(teacher_checkpoint)
     data = LatentClips.for_model(corpus_dir, tag, "train", config.denoiser, config.audio)
     model = Distiller(teacher, audio)

@@ -11,7 +11,7 @@ from tqdm import tqdm
 
 from avatar.core.errors import InputError
 from avatar.model_runtime.autoencoder import Autoencoder
-from avatar.model_runtime.checkpoint import load_bundle, load_into
+from avatar.model_runtime.checkpoint import bundle_networks, load_bundle
 from avatar.model_runtime.config import to_dict
 from avatar.model_runtime.training.corpus_io import open_corpus, to_unit
 
@@ -29,8 +29,7 @@ def checkpoint_tag(path) -> str:
 
 def load_autoencoder(path) -> Autoencoder:
     config, states, _ = load_bundle(path)
-    ae = Autoencoder(config.autoencoder)
-    load_into(ae, states["autoencoder"], "autoencoder")
+    (ae,) = bundle_networks(config, states, "autoencoder")
     return ae.eval().requires_grad_(False)
 
 

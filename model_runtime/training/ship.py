@@ -10,20 +10,15 @@ import argparse
 from pathlib import Path
 
 from avatar.core.errors import InputError
-from avatar.model_runtime.audio import AudioEncoder
 from avatar.model_runtime.avatar_model import default_checkpoint
-from avatar.model_runtime.checkpoint import load_bundle, load_into, save_bundle
-from avatar.model_runtime.conditioning import Denoiser
-from avatar.model_runtime.denoiser import DenoiserUNet
+from avatar.model_runtime.checkpoint import bundle_networks, load_bundle, save_bundle
 from avatar.model_runtime.training.clips import LatentClips
 from avatar.model_runtime.training.distill import choose_schedules
 from avatar.model_runtime.training.latents import checkpoint_tag
 
 
 def add_schedules(source: str, corpus: str, config, states: dict) -> dict:
-    audio, den = AudioEncoder(config.audio), Denoiser(DenoiserUNet(config.denoiser), config.edm.sigma_data)
-    load_into(audio, states["audio"], "audio encoder")
-    load_into(den.net, states["denoiser"], "denoiser")
+    audio, den = bundle_networks(config, states, "audio", "denoiser")
     data = LatentClips.for_model(corpus, checkpoint_tag(source), "train", config.denoiser, config.audio)
     config.student_sigmas, errors = choose_schedules(den.eval(), audio.eval(), data, config.edm)
     return errors
