@@ -11,14 +11,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from avatar.model_runtime.audio import AudioEncoder
 from avatar.model_runtime.autoencoder import Autoencoder
 from avatar.model_runtime.config import SAMPLES_PER_FRAME, AudioConfig, AutoencoderConfig, DenoiserConfig
-from avatar.model_runtime.denoiser import DenoiserUNet
-
-
-def denoiser_inputs(cfg: DenoiserConfig, b: int, t: int, hw: int):
-    c, k = cfg.latent_channels, cfg.motion_frames
-    return (torch.randn(b, t, c, hw, hw), torch.zeros(b), torch.randn(b, c, hw, hw), torch.randn(b, k, c, hw, hw),
-            torch.ones(b), torch.randn(b, t, cfg.audio_dim), torch.zeros(b, t, dtype=torch.long),
-            torch.zeros(b, t, cfg.expr_dim))
+from avatar.model_runtime.denoiser import DenoiserUNet, example_inputs
 
 
 def networks(size: int, clip: int):
@@ -36,7 +29,7 @@ def networks(size: int, clip: int):
     ref_img = torch.zeros(1, 3, size, size).bfloat16().contiguous(memory_format=cl)
     ctx = au_cfg.context_frames
     wave = torch.randn(1, (clip + ctx) * SAMPLES_PER_FRAME + 1280)
-    dn_in = denoiser_inputs(dn_cfg, 1, clip, hw)
+    dn_in = example_inputs(dn_cfg, 1, clip, hw)
     params = {"audio_encoder": audio, "denoiser": unet, "decoder": ae.decoder,
               "encoder": ae.encoder, "ref_encoder": ae.ref_encoder}
     runs = {

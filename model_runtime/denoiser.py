@@ -146,3 +146,16 @@ class DenoiserUNet(nn.Module):
         d = F.interpolate(self.up0(d), scale_factor=2.0, mode="nearest")
         d = self.dec0(torch.cat([d, h0], 1), emb, audio, t)
         return self.out(F.silu(self.out_norm(d))).view(b, t, c, hh, ww)
+
+
+# DenoiserUNet.forward's positional inputs, in order: the ONNX input names, what runners are fed.
+INPUTS = ("x", "c_noise", "z_ref", "motion", "flag", "audio", "state", "expression")
+
+
+def example_inputs(cfg: DenoiserConfig, b: int, t: int, hw: int) -> tuple[torch.Tensor, ...]:
+    """Random inputs in INPUTS order (tracing, export, parity, FLOP counts): x (B,T,C,hw,hw), c_noise (B,),
+    z_ref (B,C,hw,hw), motion (B,K,C,hw,hw), flag (B,), audio (B,T,D), state (B,T) long, expression (B,T,E)."""
+    c, k = cfg.latent_channels, cfg.motion_frames
+    return (torch.randn(b, t, c, hw, hw), torch.randn(b), torch.randn(b, c, hw, hw), torch.randn(b, k, c, hw, hw),
+            torch.ones(b), torch.randn(b, t, cfg.audio_dim), torch.ones(b, t, dtype=torch.long),
+            torch.zeros(b, t, cfg.expr_dim))

@@ -11,8 +11,8 @@ import torch
 import torch.nn as nn
 
 from avatar.core.errors import InputError
-
-DENOISER_INPUTS = ("x", "c_noise", "z_ref", "motion", "flag", "audio", "state", "expression")
+from avatar.model_runtime.denoiser import INPUTS as DENOISER_INPUTS
+from avatar.model_runtime.denoiser import example_inputs
 OPSET = 17
 
 
@@ -29,11 +29,7 @@ class DecoderExport(nn.Module):
 
 
 def denoiser_example(model, t: int = 2) -> tuple:
-    c, h, w = model.latent_shape
-    cfg = model.config.denoiser
-    return (torch.randn(1, t, c, h, w), torch.randn(1), torch.randn(1, c, h, w),
-            torch.randn(1, cfg.motion_frames, c, h, w), torch.ones(1), torch.randn(1, t, cfg.audio_dim),
-            torch.ones(1, t, dtype=torch.long), torch.zeros(1, t, cfg.expr_dim))
+    return example_inputs(model.config.denoiser, 1, t, model.latent_shape[1])
 
 
 def decoder_example(model, image, n: int = 2) -> tuple:
