@@ -147,7 +147,8 @@ def test_bad_checkpoint_stops_launch_and_other_graph_is_warned(ros_domain, tmp_p
 
     from avatar.nodes.toolkit import QOS
     config = yaml.safe_load(CONFIG.read_text())
-    config["frame_generator"]["ros__parameters"]["checkpoint"] = str(tmp_path / "missing.safetensors")
+    # The default path's model: the motion generator (the warp renderer has no checkpoint).
+    config["frame_generator"]["ros__parameters"]["motion_checkpoint"] = str(tmp_path / "missing.safetensors")
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump(config))
     context = Context()
