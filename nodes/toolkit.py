@@ -274,9 +274,10 @@ def run_node(node_class: type[AvatarNode], args: list[str] | None = None) -> int
     return 0
 
 
-def count_publishers(topic: str, wait_s: float = 2.0) -> int:
+def count_publishers(topic: str, wait_s: float = 4.0) -> int:
     """Publishers on ``topic`` seen by a short-lived node of its own (e.g. another avatar graph
-    already running), waiting up to ``wait_s`` for DDS discovery to find them."""
+    already running), waiting up to ``wait_s`` for DDS discovery to find them (2 s was too short
+    with a CPU hog on the other core of a 2-core machine)."""
     from rclpy.context import Context
     context = Context()
     rclpy.init(context=context, args=[])

@@ -46,7 +46,9 @@ def test_mouth_moves_with_speech(tmp_path):
     assert launch.returncode == 0, launch.stderr[-2000:]
     rec = decode_mp4(str(out))
     frames = np.stack(rec["frames"])
-    assert abs(len(frames) - 25 * DURATION) < 25 * 4, len(frames)          # about 25 x 15 frames
+    # At least the 15 s after the graph is up; the recorder starts earlier, and how much earlier
+    # depends on the machine's load (seen: 19 s recorded with a CPU hog on the other core).
+    assert 25 * (DURATION - 2) <= len(frames) <= 25 * (DURATION + 10), len(frames)
     audio = rec["audio"].astype(np.float32)
     assert abs(len(audio) / 16000 - len(frames) / 25) < 0.5                # audio of the right length
     speaking = frames_from_segments(recording_states(audio, None, VadConfig()), len(frames)) == 2
